@@ -1,0 +1,8 @@
+// Public surface of services/core: what other services may import.
+
+export * from './errors.js';
+export * from './config.js';
+export * from './grpc.js';
+export * from './lifecycle.js';
+export * from './logger.js';
+export * from './metrics.js';
