@@ -199,7 +199,7 @@ export function createGrpcClient<M extends GenServiceMethods>(
         const md = new grpc.Metadata();
         for (const [k, v] of Object.entries(callOpts.headers ?? {})) md.set(k, v);
         const options: grpc.CallOptions = callOpts.timeoutMs ? { deadline: Date.now() + callOpts.timeoutMs } : {};
-        const method = (client as unknown as Record<string, Function>)[m.localName]!;
+        const method = (client as unknown as Record<string, (...a: unknown[]) => unknown>)[m.localName]!;
         method.call(client, create(m.input, req), md, options, (err: grpc.ServiceError | null, res: unknown) =>
           err ? reject(ParleyError.fromGrpc(err.code, err.details, err)) : resolve(res),
         );

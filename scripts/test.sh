@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs every Parley test: installs the system packages the tests need (as root) or says exactly which
+# to install, installs the npm dependencies, then runs the TypeScript and Python suites.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(nats-server python3-torch python3-grpcio python3-protobuf libopenblas0-pthread prometheus)
+PYTHON=${PARLEY_PYTHON:-/usr/bin/python3}
+
+missing=()
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
+"$PYTHON" -c 'import torch, grpc, google.protobuf' >/dev/null 2>&1 || missing+=(python3-torch python3-grpcio python3-protobuf libopenblas0-pthread)
+command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing system packages: ${APT_PACKAGES[*]}"
+    if [ "${PARLEY_SKIP_APT_UPDATE:-}" != 1 ]; then apt-get update -qq; fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
+  else
+    echo "missing system packages; install them with:" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${APT_PACKAGES[*]}" >&2
+    exit 2
+  fi
+fi
+
+node -e 'const [a]=process.versions.node.split("."); if (+a < 20) { console.error("Node 20 or newer is required (found " + process.version + ")"); process.exit(2) }'
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi
+
+mkdir -p .tmp
+status=0
+npm run --silent check:generated || status=1
+npm run --silent typecheck || status=1
+npm run --silent lint || status=1
+npx vitest run --reporter=default --reporter=json --outputFile=.tmp/vitest.json || status=1
+if [ -d services/learner/engine/tests ]; then
+  (cd services/learner/engine && "$PYTHON" -m unittest discover -s tests 2>&1 | tee ../../../.tmp/unittest.log) || status=1
+fi
+node scripts/test-summary.mjs .tmp/vitest.json .tmp/unittest.log || status=1
+exit $status

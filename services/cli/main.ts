@@ -1,0 +1,25 @@
+// Entry point of the `parley` command.
+
+import { Command, CommanderError } from 'commander';
+import { ParleyError } from '../core/errors.js';
+import { CliError } from './errors.js';
+import { registerSandboxCommands } from './sandbox-commands.js';
+
+const program = new Command('parley')
+  .description('Parley: RL for tool-using agents that talk to simulated users')
+  .version('0.1.0')
+  .exitOverride();
+const serve = program.command('serve').description('Serve one Parley service over gRPC');
+registerSandboxCommands(program, serve);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) process.exit(e.exitCode);
+  if (e instanceof CliError || e instanceof ParleyError) {
+    process.stderr.write(`parley: ${e.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`parley: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,76 @@
+"""Command line: `python3 -m parley_engine serve --port N [--host 127.0.0.1]`. Exits 2 when PyTorch or
+grpcio is missing, 0 after a graceful SIGTERM/SIGINT."""
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+
+
+class _JsonFormatter(logging.Formatter):
+    """One JSON object a line on stderr, shaped like the TypeScript services' pino logs."""
+
+    LEVELS = {"DEBUG": 20, "INFO": 30, "WARNING": 40, "ERROR": 50, "CRITICAL": 60}
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc = {"level": self.LEVELS.get(record.levelname, 30), "time": int(record.created * 1000),
+               "name": "trainer-engine", "msg": record.getMessage()}
+        if record.exc_info:
+            doc["err"] = self.formatException(record.exc_info)
+        return json.dumps(doc)
+
+
+def _missing(package: str, hint: str) -> int:
+    print(f"{package} is not installed for {sys.executable}; {hint}", file=sys.stderr)
+    return 2
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="parley_engine", description="Parley trainer engine")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve parley.v1.Trainer and grpc.health.v1.Health")
+    serve.add_argument("--port", type=int, required=True, help="TCP port; 0 picks a free one")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--log-level", default=os.environ.get("PARLEY_LOG_LEVEL", "info"),
+                       choices=["debug", "info", "warn", "error"], help="default: $PARLEY_LOG_LEVEL or info")
+    args = parser.parse_args(argv)
+
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return _missing("PyTorch", "install python3-torch (Debian) or use /usr/bin/python3")
+    try:
+        import grpc  # noqa: F401
+    except ImportError:
+        return _missing("grpcio", "install python3-grpcio (Debian) or use /usr/bin/python3")
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonFormatter())
+    log = logging.getLogger("parley_engine")
+    log.addHandler(handler)
+    log.setLevel({"warn": "WARNING"}.get(args.log_level, args.log_level.upper()))
+
+    from .server import start, stop
+
+    server, port, health = start(args.host, args.port)
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    # The one line on stdout: a parent that asked for port 0 reads the real port here.
+    print(json.dumps({"event": "listening", "host": args.host, "port": port}), flush=True)
+    log.info("serving parley.v1.Trainer on %s:%d (torch %s)", args.host, port, torch.__version__)
+    while not stopping.wait(timeout=3600):
+        pass
+    log.info("stopping: finishing in-flight calls")
+    started = time.perf_counter()
+    stop(server, health)
+    log.info("stopped after %.1f s", time.perf_counter() - started)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

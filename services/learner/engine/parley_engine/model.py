@@ -1,0 +1,112 @@
+"""The builtin model: a small decoder-only transformer (learned positions, pre-LN blocks, hand-written
+causal attention so it runs on torch 1.13 and 2.x alike) with a preallocated KV cache for sampling."""
+
+import math
+from typing import List, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import EngineConfig
+
+
+class KVCache:
+    """Keys and values of every layer for a batch, preallocated up to `capacity` positions."""
+
+    def __init__(self, layers: int, batch: int, heads: int, capacity: int, head_dim: int,
+                 device: torch.device, dtype: torch.dtype):
+        shape = (batch, heads, capacity, head_dim)
+        self.keys: List[torch.Tensor] = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(layers)]
+        self.values: List[torch.Tensor] = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(layers)]
+        self.length = 0  # positions already written, shared by the batch (prompts are left-padded)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, d_model: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.head_dim = d_model // heads
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.proj = nn.Linear(d_model, d_model)
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor, cache: Optional[KVCache], layer: int) -> torch.Tensor:
+        """x: [B, T, D]; allowed: [B, 1, T, S] bool, which keys each query may attend to."""
+        b, t, d = x.shape
+        q, k, v = self.qkv(x).split(d, dim=-1)
+        q, k, v = (z.view(b, t, self.heads, self.head_dim).transpose(1, 2) for z in (q, k, v))
+        if cache is not None:
+            start = cache.length
+            cache.keys[layer][:, :, start:start + t] = k
+            cache.values[layer][:, :, start:start + t] = v
+            k = cache.keys[layer][:, :, :start + t]
+            v = cache.values[layer][:, :, :start + t]
+        scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(self.head_dim))
+        # A finite floor rather than -inf: a padding query that may see nothing then gets a uniform
+        # (ignored) row instead of NaNs that would leak into the values other queries read.
+        scores = scores.masked_fill(~allowed, torch.finfo(scores.dtype).min)
+        y = torch.softmax(scores, dim=-1) @ v
+        return self.proj(y.transpose(1, 2).reshape(b, t, d))
+
+
+class Block(nn.Module):
+    def __init__(self, d_model: int, heads: int):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(d_model)
+        self.attn = CausalSelfAttention(d_model, heads)
+        self.ln2 = nn.LayerNorm(d_model)
+        self.mlp = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Linear(4 * d_model, d_model))
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor, cache: Optional[KVCache], layer: int) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), allowed, cache, layer)
+        return x + self.mlp(self.ln2(x))
+
+
+class TinyTransformer(nn.Module):
+    """Token ids [B, T] -> next-token logits [B, T, V]. The output projection is tied to the token
+    embedding (and computed from it, so the state dict holds each tensor once)."""
+
+    def __init__(self, cfg: EngineConfig):
+        super().__init__()
+        self.vocab_size = cfg.vocab_size
+        self.max_len = cfg.max_len
+        self.heads = cfg.heads
+        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.pos_emb = nn.Embedding(cfg.max_len, cfg.d_model)
+        self.blocks = nn.ModuleList(Block(cfg.d_model, cfg.heads) for _ in range(cfg.layers))
+        self.ln_f = nn.LayerNorm(cfg.d_model)
+        self.apply(_init_weights)
+
+    def new_cache(self, batch: int, capacity: int) -> KVCache:
+        head_dim = self.tok_emb.embedding_dim // self.heads
+        weight = self.tok_emb.weight
+        return KVCache(len(self.blocks), batch, self.heads, capacity, head_dim, weight.device, weight.dtype)
+
+    def forward(self, input_ids: torch.Tensor, position_ids: Optional[torch.Tensor] = None,
+                key_valid: Optional[torch.Tensor] = None, cache: Optional[KVCache] = None) -> torch.Tensor:
+        """input_ids: [B, T] new tokens. position_ids: [B, T] (default: consecutive after the cache).
+        key_valid: [B, S] bool over every key so far (cache + new; default all valid), False on
+        padding. cache: filled in place and advanced by T."""
+        b, t = input_ids.shape
+        past = cache.length if cache is not None else 0
+        device = input_ids.device
+        if position_ids is None:
+            position_ids = torch.arange(past, past + t, device=device).expand(b, t)
+        query_pos = torch.arange(past, past + t, device=device)
+        key_pos = torch.arange(past + t, device=device)
+        allowed = (key_pos[None, :] <= query_pos[:, None])[None, None]  # [1, 1, T, S]
+        if key_valid is not None:
+            allowed = allowed & key_valid[:, None, None, :]
+        x = self.tok_emb(input_ids) + self.pos_emb(position_ids)
+        for i, block in enumerate(self.blocks):
+            x = block(x, allowed, cache, i)
+        if cache is not None:
+            cache.length += t
+        return F.linear(self.ln_f(x), self.tok_emb.weight)
+
+
+def _init_weights(module: nn.Module) -> None:
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+    if isinstance(module, nn.Linear) and module.bias is not None:
+        nn.init.zeros_(module.bias)

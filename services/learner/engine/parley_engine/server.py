@@ -1,0 +1,148 @@
+"""The gRPC face of the engine: parley.v1.Trainer over one Engine (calls serialised by a lock) and
+grpc.health.v1.Health for probes; EngineError becomes its status code, anything else INTERNAL."""
+
+import logging
+import threading
+import time
+from concurrent import futures
+from typing import Callable, Optional, Tuple
+
+import grpc
+import torch
+
+from . import gen  # noqa: F401  (puts the generated packages on sys.path)
+from .engine import Engine
+from .errors import EngineError
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from parley.v1 import trainer_pb2 as pb
+from parley.v1 import trainer_pb2_grpc as pb_grpc
+
+log = logging.getLogger("parley_engine")
+
+SERVICE_NAME = "parley.v1.Trainer"
+MAX_MESSAGE_BYTES = 512 * 1024 * 1024  # a step's batch of long trajectories easily passes gRPC's 4 MB
+_OOM = tuple(t for t in (getattr(torch.cuda, "OutOfMemoryError", None),) if t is not None)
+
+
+class TrainerService(pb_grpc.TrainerServicer):
+    def __init__(self, engine: Optional[Engine] = None):
+        self.engine = engine or Engine()
+        self._lock = threading.Lock()
+
+    def _call(self, method: str, context, work: Callable[[], object], summary: str = ""):
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
+        try:
+            with self._lock:
+                return work()
+        except EngineError as e:
+            code, message = e.code, e.message
+        except _OOM as e:
+            code, message = grpc.StatusCode.RESOURCE_EXHAUSTED, f"out of accelerator memory: {e}; send a smaller batch"
+        except Exception as e:  # the service keeps serving; the caller gets the cause
+            log.exception("%s failed", method)
+            code, message = grpc.StatusCode.INTERNAL, f"{method} failed: {type(e).__name__}: {e}"
+        finally:
+            ms = (time.perf_counter() - started) * 1000
+            log.debug("%s %s %.1f ms %s", method, code.name, ms, summary)
+        context.abort(code, message)
+
+    def Init(self, request, context):
+        def work():
+            info = self.engine.init(request)
+            return pb.InitResponse(parameters=info["parameters"], device=info["device"], vocab_size=info["vocab_size"])
+        return self._call("Init", context, work, f"model={request.model or 'builtin'}")
+
+    def ForwardBackward(self, request, context):
+        def work():
+            return pb.ForwardBackwardResponse(metrics=self.engine.forward_backward(request))
+        return self._call("ForwardBackward", context, work, f"sequences={len(request.sequences)}")
+
+    def OptimStep(self, request, context):
+        def work():
+            step, metrics = self.engine.optim_step(request)
+            return pb.OptimStepResponse(step=step, metrics=metrics)
+        return self._call("OptimStep", context, work)
+
+    def ComputeLogprobs(self, request, context):
+        def work():
+            rows = self.engine.compute_logprobs(request)
+            return pb.ComputeLogprobsResponse(sequences=[pb.TokenLogprobs(logprobs=r) for r in rows])
+        return self._call("ComputeLogprobs", context, work, f"sequences={len(request.sequences)}")
+
+    def SaveWeights(self, request, context):
+        def work():
+            path, size = self.engine.save_weights(request)
+            return pb.SaveWeightsResponse(path=path, bytes=size)
+        return self._call("SaveWeights", context, work, f"version={request.version}")
+
+    def LoadWeights(self, request, context):
+        def work():
+            return pb.TrainerLoadWeightsResponse(version=self.engine.load_weights(request))
+        return self._call("LoadWeights", context, work, f"path={request.path}")
+
+    def Sample(self, request, context):
+        def work():
+            completions = self.engine.sample(request)
+            return pb.SampleResponse(completions=[
+                pb.SampleCompletion(token_ids=c.token_ids, logprobs=c.logprobs, finish_reason=c.finish_reason)
+                for c in completions])
+        return self._call("Sample", context, work, f"prompts={len(request.prompts)}")
+
+
+class HealthService(health_pb2_grpc.HealthServicer):
+    """Check answers for "" (the whole server) and parley.v1.Trainer; Watch streams changes."""
+
+    def __init__(self):
+        self._serving = True
+        self._changed = threading.Condition()
+
+    def set_serving(self, serving: bool) -> None:
+        with self._changed:
+            self._serving = serving
+            self._changed.notify_all()
+
+    def _status(self):
+        S = health_pb2.HealthCheckResponse
+        return S.SERVING if self._serving else S.NOT_SERVING
+
+    def Check(self, request, context):
+        if request.service not in ("", SERVICE_NAME):
+            context.abort(grpc.StatusCode.NOT_FOUND, f"unknown service {request.service!r}")
+        return health_pb2.HealthCheckResponse(status=self._status())
+
+    def Watch(self, request, context):
+        if request.service not in ("", SERVICE_NAME):
+            yield health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVICE_UNKNOWN)
+            return
+        last = None
+        while context.is_active():
+            status = self._status()
+            if status != last:
+                last = status
+                yield health_pb2.HealthCheckResponse(status=status)
+            with self._changed:
+                self._changed.wait(timeout=1.0)
+
+
+def start(host: str = "127.0.0.1", port: int = 0, engine: Optional[Engine] = None,
+          workers: int = 8) -> Tuple[grpc.Server, int, HealthService]:
+    """Starts serving and returns (server, bound port, health). Raises RuntimeError when the
+    address cannot be bound."""
+    options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+               ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), options=options)
+    pb_grpc.add_TrainerServicer_to_server(TrainerService(engine), server)
+    health = HealthService()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise RuntimeError(f"cannot listen on {host}:{port}")
+    server.start()
+    return server, bound, health
+
+
+def stop(server: grpc.Server, health: HealthService, grace_s: float = 10.0) -> None:
+    """Reports NOT_SERVING, lets in-flight calls finish for up to grace_s, then stops."""
+    health.set_serving(False)
+    server.stop(grace_s).wait()

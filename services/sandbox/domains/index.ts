@@ -1,0 +1,21 @@
+// The registry of sandbox domains: name → loader over a tau2 domain folder.
+
+import type { Domain, DomainLoader } from '../domain.js';
+import { loadAirlineDomain } from './airline/index.js';
+import { loadMockDomain } from './mock/index.js';
+import { loadRetailDomain } from './retail/index.js';
+
+export const DOMAIN_LOADERS: Record<string, DomainLoader> = {
+  retail: loadRetailDomain,
+  airline: loadAirlineDomain,
+  mock: loadMockDomain,
+};
+
+export const DOMAIN_NAMES = Object.keys(DOMAIN_LOADERS);
+
+/** Loads a domain by name. Throws naming the accepted names on an unknown one, or the file on bad data. */
+export function loadDomain(name: string, dataDir: string): Domain {
+  const loader = DOMAIN_LOADERS[name];
+  if (!loader) throw new Error(`unknown domain '${name}' (accepted: ${DOMAIN_NAMES.join(', ')})`);
+  return loader(dataDir);
+}

@@ -1,0 +1,161 @@
+// tau2's reward: DB hash against the gold replay, COMMUNICATE, ACTION and ENV_ASSERTION, the product over
+// the task's reward_basis, and 0 for episodes that did not end by a stop. NL_ASSERTION needs an LLM judge
+// and is reported as skipped.
+
+import type { Domain, Tau2Task } from './domain.js';
+import { Environment } from './environment.js';
+import { PyFloat, PyInt, parsePyJson } from './pyjson.js';
+
+export type ComponentName = 'DB' | 'COMMUNICATE' | 'ACTION' | 'ENV_ASSERTION' | 'NL_ASSERTION';
+
+export interface EvalMessage {
+  role: 'system' | 'user' | 'assistant' | 'tool';
+  content: string;
+  toolCalls: { name: string; argumentsJson: string }[];
+}
+
+export interface RewardComponentResult {
+  name: ComponentName;
+  value: number;
+  inBasis: boolean;
+  detail: string;
+}
+
+export interface EvaluationResult {
+  reward: number;
+  components: RewardComponentResult[];
+  dbHash: string;
+  goldDbHash: string;
+  skipped: string[];
+}
+
+const DEFAULT_BASIS: ComponentName[] = ['DB', 'COMMUNICATE'];
+
+/** Python `==` over JSON values: 1 == 1.0, dicts by keys, lists in order. */
+export function pyEquals(a: unknown, b: unknown): boolean {
+  const na = a instanceof PyFloat || a instanceof PyInt ? a.value : a;
+  const nb = b instanceof PyFloat || b instanceof PyInt ? b.value : b;
+  if (typeof na === 'number' && typeof nb === 'number') return na === nb;
+  if (typeof na === 'boolean' || typeof nb === 'boolean') {
+    // Python: True == 1 and False == 0.
+    const ta = typeof na === 'boolean' ? Number(na) : na;
+    const tb = typeof nb === 'boolean' ? Number(nb) : nb;
+    return ta === tb;
+  }
+  if (na === null || nb === null || typeof na !== 'object' || typeof nb !== 'object') return na === nb;
+  if (Array.isArray(na) !== Array.isArray(nb)) return false;
+  if (Array.isArray(na)) {
+    const lb = nb as unknown[];
+    return na.length === lb.length && na.every((x, i) => pyEquals(x, lb[i]));
+  }
+  const ka = Object.keys(na);
+  const kb = Object.keys(nb);
+  return ka.length === kb.length && ka.every((k) => k in nb && pyEquals((na as any)[k], (nb as any)[k]));
+}
+
+/** Replays the task's gold actions on a fresh environment (errors ignored, as tau2 does) and returns its hashes. */
+export function goldHashes(domain: Domain, task: Tau2Task): { db: string; user: string | null } {
+  const env = new Environment(domain);
+  env.applyInitialState(task);
+  for (const action of task.evaluation_criteria?.actions ?? []) {
+    try {
+      env.runFunction(action.requestor ?? 'assistant', action.name, action.arguments ?? {});
+    } catch {
+      // tau2 ignores gold-action exceptions; tools mutate nothing before failing.
+    }
+  }
+  return { db: env.dbHash(), user: env.userDbHash() };
+}
+
+function communicate(task: Tau2Task, messages: EvalMessage[]): { value: number; detail: string } {
+  const infos = task.evaluation_criteria?.communicate_info ?? [];
+  if (infos.length === 0) return { value: 1, detail: 'no communicate_info' };
+  const texts = messages.filter((m) => m.role === 'assistant' && m.content).map((m) => m.content.toLowerCase().replace(/,/g, ''));
+  const missing = infos.filter((info) => !texts.some((t) => t.includes(info.toLowerCase())));
+  return missing.length === 0
+    ? { value: 1, detail: `all ${infos.length} communicated` }
+    : { value: 0, detail: `not communicated: ${missing.map((s) => JSON.stringify(s)).join(', ')}` };
+}
+
+function actions(task: Tau2Task, messages: EvalMessage[]): { value: number; detail: string } {
+  const gold = task.evaluation_criteria?.actions ?? [];
+  const calls: { name: string; args: Record<string, unknown> }[] = [];
+  for (const m of messages) {
+    if (m.role !== 'assistant' && m.role !== 'user') continue;
+    for (const c of m.toolCalls) {
+      let args: unknown;
+      try {
+        args = parsePyJson(c.argumentsJson || '{}');
+      } catch {
+        continue; // an unparseable call matches nothing
+      }
+      if (args && typeof args === 'object' && !Array.isArray(args)) calls.push({ name: c.name, args: args as Record<string, unknown> });
+    }
+  }
+  const unmatched = gold.filter(
+    (g) =>
+      !calls.some((c) => {
+        if (c.name !== g.name) return false;
+        const keys = g.compare_args ?? Object.keys(c.args);
+        return keys.every((k) => pyEquals(c.args[k], g.arguments?.[k]));
+      }),
+  );
+  return unmatched.length === 0
+    ? { value: 1, detail: `all ${gold.length} gold actions matched` }
+    : { value: 0, detail: `unmatched gold actions: ${unmatched.map((a) => a.action_id ?? a.name).join(', ')}` };
+}
+
+function envAssertions(task: Tau2Task, env: Environment): { value: number; detail: string } {
+  const list = task.evaluation_criteria?.env_assertions ?? [];
+  const failed: string[] = [];
+  for (const a of list) {
+    let ok: boolean;
+    try {
+      ok = Boolean(env.runFunction(a.env_type ?? 'assistant', a.func_name, a.arguments ?? {})) === (a.assert_value ?? true);
+    } catch (e) {
+      ok = false;
+      failed.push(`${a.func_name} raised ${(e as Error).message}`);
+      continue;
+    }
+    if (!ok) failed.push(a.func_name);
+  }
+  return failed.length === 0 ? { value: 1, detail: `${list.length} assertions held` } : { value: 0, detail: `failed: ${failed.join(', ')}` };
+}
+
+/**
+ * Scores an episode. `stopped` is true when it ended by an agent or user stop; otherwise the reward is 0
+ * (components are still computed for metrics). `goldCache` memoizes gold hashes per task.
+ */
+export function evaluateEpisode(
+  env: Environment,
+  task: Tau2Task,
+  messages: EvalMessage[],
+  stopped: boolean,
+  goldCache?: Map<string, { db: string; user: string | null }>,
+): EvaluationResult {
+  const basis = (task.evaluation_criteria?.reward_basis ?? DEFAULT_BASIS) as ComponentName[];
+  let gold = goldCache?.get(task.id);
+  if (!gold) {
+    gold = goldHashes(env.domain, task);
+    goldCache?.set(task.id, gold);
+  }
+  const dbHashNow = env.dbHash();
+  const userHashNow = env.userDbHash();
+  const dbOk = dbHashNow === gold.db && userHashNow === gold.user;
+  const parts: Record<Exclude<ComponentName, 'NL_ASSERTION'>, { value: number; detail: string }> = {
+    DB: { value: dbOk ? 1 : 0, detail: dbOk ? 'DB matches the gold replay' : 'DB differs from the gold replay' },
+    COMMUNICATE: communicate(task, messages),
+    ACTION: actions(task, messages),
+    ENV_ASSERTION: envAssertions(task, env),
+  };
+  const components: RewardComponentResult[] = (Object.keys(parts) as (keyof typeof parts)[]).map((name) => ({
+    name,
+    value: parts[name].value,
+    inBasis: basis.includes(name),
+    detail: parts[name].detail,
+  }));
+  const skipped = basis.includes('NL_ASSERTION') && (task.evaluation_criteria?.nl_assertions?.length ?? 0) > 0 ? ['NL_ASSERTION'] : [];
+  let reward = stopped ? 1 : 0;
+  for (const c of components) if (c.inBasis) reward *= c.value;
+  return { reward, components, dbHash: dbHashNow, goldDbHash: gold.db, skipped };
+}

@@ -1,0 +1,265 @@
+// The Sandbox gRPC service: domains loaded once, per-session copy-on-write state, tool calls validated
+// before they run, tau2 evaluation, limits with precise errors, Prometheus metrics.
+
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ParleyError } from '../core/errors.js';
+import type { CallContext } from '../core/grpc.js';
+import { Counter, Gauge, Histogram, getOrCreate, metricsRegistry, type Registry } from '../core/metrics.js';
+import { Role, type ChatMessage } from '../core/gen/parley/v1/chat_pb.js';
+import { Termination } from '../core/gen/parley/v1/sandbox_pb.js';
+import type { SandboxConfig } from './config.js';
+import type { Domain, Tau2Task } from './domain.js';
+import { ToolError } from './domain.js';
+import { loadDomain } from './domains/index.js';
+import { Environment } from './environment.js';
+import { evaluateEpisode, type EvalMessage } from './evaluate.js';
+import { parsePyJson } from './pyjson.js';
+import { renderScenario } from './scenario.js';
+import { SessionStore } from './sessions.js';
+import { loadSplits, loadTasks } from './tasks.js';
+import { ToolArgumentError } from './tool-runner.js';
+
+
+export interface LoadedDomain {
+  domain: Domain;
+  tasks: Map<string, Tau2Task>;
+  splits: Record<string, string[]>;
+  initialHash: string;
+  goldCache: Map<string, { db: string; user: string | null }>;
+}
+
+const STOPS = new Set([Termination.AGENT_STOP, Termination.USER_STOP, Termination.TRANSFER, Termination.OUT_OF_SCOPE]);
+
+/** Loads every configured domain. Throws naming the folder or file that is missing or invalid. */
+export function loadDomains(config: SandboxConfig): Map<string, LoadedDomain> {
+  const out = new Map<string, LoadedDomain>();
+  for (const entry of config.domains) {
+    const spec = typeof entry === 'string' ? { name: entry } : entry;
+    const dir = resolve(spec.dataDir ?? join(config.dataDir, spec.name));
+    if (!existsSync(dir)) throw new Error(`domain '${spec.name}': data folder ${dir} does not exist (set dataDir / PARLEY_DATA_DIR to a tau2 data folder)`);
+    const domain = loadDomain(spec.name, dir);
+    const tasks = loadTasks(spec.tasksFile ? resolve(spec.tasksFile) : join(dir, 'tasks.json'));
+    out.set(spec.name, {
+      domain,
+      tasks: new Map(tasks.map((t) => [t.id, t])),
+      splits: loadSplits(dir),
+      initialHash: new Environment(domain).dbHash(),
+      goldCache: new Map(),
+    });
+  }
+  return out;
+}
+
+function toEvalMessages(messages: ChatMessage[]): EvalMessage[] {
+  const roles: Record<number, EvalMessage['role']> = {
+    [Role.SYSTEM]: 'system',
+    [Role.USER]: 'user',
+    [Role.ASSISTANT]: 'assistant',
+    [Role.TOOL]: 'tool',
+  };
+  return messages.map((m, i) => {
+    const role = roles[m.role];
+    if (!role) throw new ParleyError('invalid_argument', `messages[${i}].role: must be one of SYSTEM, USER, ASSISTANT, TOOL`, { field: `messages[${i}].role` });
+    return { role, content: m.content, toolCalls: m.toolCalls.map((c) => ({ name: c.name, argumentsJson: c.argumentsJson })) };
+  });
+}
+
+function sandboxMetrics(registry: Registry) {
+  return {
+    calls: getOrCreate(registry, 'parley_sandbox_tool_calls_total', () =>
+      new Counter({ name: 'parley_sandbox_tool_calls_total', help: 'Tool calls by domain, tool and outcome (ok, tool_error, rejected).', labelNames: ['domain', 'tool', 'outcome'], registers: [] }),
+    ),
+    callSeconds: getOrCreate(registry, 'parley_sandbox_tool_call_duration_seconds', () =>
+      new Histogram({ name: 'parley_sandbox_tool_call_duration_seconds', help: 'Tool execution time.', labelNames: ['domain'], buckets: [1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05], registers: [] }),
+    ),
+    sessions: getOrCreate(registry, 'parley_sandbox_sessions_active', () =>
+      new Gauge({ name: 'parley_sandbox_sessions_active', help: 'Open sessions.', registers: [] }),
+    ),
+    opened: getOrCreate(registry, 'parley_sandbox_sessions_opened_total', () =>
+      new Counter({ name: 'parley_sandbox_sessions_opened_total', help: 'Sessions opened (including forks).', labelNames: ['domain', 'kind'], registers: [] }),
+    ),
+    rewards: getOrCreate(registry, 'parley_sandbox_evaluation_reward_ratio', () =>
+      new Histogram({ name: 'parley_sandbox_evaluation_reward_ratio', help: 'Rewards computed by Evaluate.', labelNames: ['domain'], buckets: [0, 0.5, 1], registers: [] }),
+    ),
+  };
+}
+
+/**
+ * The Sandbox implementation object, served by grpc-js (and by NATS request-reply later) unchanged.
+ * Every handler validates its input and throws ParleyError with the field at fault.
+ */
+export class SandboxService {
+  readonly sessions: SessionStore;
+  private readonly metrics: ReturnType<typeof sandboxMetrics>;
+
+  constructor(
+    readonly config: SandboxConfig,
+    readonly domains: Map<string, LoadedDomain>,
+    registry: Registry = metricsRegistry(),
+  ) {
+    this.sessions = new SessionStore({
+      maxSessions: config.maxSessions,
+      idleTtlMs: config.sessionIdleTtlMs,
+      maxCallsPerSession: config.maxCallsPerSession,
+    });
+    this.metrics = sandboxMetrics(registry);
+  }
+
+  private domain(name: string, field = 'domain'): LoadedDomain {
+    if (!name) throw new ParleyError('invalid_argument', `${field}: required (one of ${[...this.domains.keys()].join(', ')})`, { field });
+    const d = this.domains.get(name);
+    if (!d) throw new ParleyError('not_found', `${field}: unknown domain '${name}' (loaded: ${[...this.domains.keys()].join(', ')})`, { field });
+    return d;
+  }
+
+  private task(d: LoadedDomain, id: string, field = 'task_id'): Tau2Task {
+    const t = d.tasks.get(id);
+    if (!t) throw new ParleyError('not_found', `${field}: no task '${id}' in domain '${d.domain.name}' (${d.tasks.size} tasks)`, { field });
+    return t;
+  }
+
+  private toolSchemas(d: Domain) {
+    return d.tools.map((t) => ({ name: t.name, description: t.description, parametersJson: JSON.stringify(t.parameters), toolType: t.type }));
+  }
+
+  readonly impl = {
+    listDomains: () => ({
+      domains: [...this.domains.values()].map((d) => ({
+        name: d.domain.name,
+        policy: d.domain.policy,
+        tools: this.toolSchemas(d.domain),
+        taskCount: d.tasks.size,
+        initialDbHash: d.initialHash,
+      })),
+    }),
+
+    listTasks: (req: { domain: string; split: string }) => {
+      const d = this.domain(req.domain);
+      let tasks = [...d.tasks.values()];
+      if (req.split) {
+        const ids = d.splits[req.split];
+        if (!ids) throw new ParleyError('not_found', `split: no split '${req.split}' (available: ${Object.keys(d.splits).join(', ') || 'none'})`, { field: 'split' });
+        const keep = new Set(ids);
+        tasks = tasks.filter((t) => keep.has(t.id));
+      }
+      return { tasks: tasks.map((t) => ({ id: t.id, scenario: renderScenario(t), taskJson: JSON.stringify(t) })) };
+    },
+
+    openSession: (req: { domain: string; taskId: string; sessionId: string }) => {
+      const d = this.domain(req.domain);
+      const task = req.taskId ? this.task(d, req.taskId) : undefined;
+      if (req.sessionId) {
+        SessionStore.checkId(req.sessionId);
+        // Idempotent for redelivered opens: the same id, domain and task returns the live session.
+        const existing = this.tryGet(req.sessionId);
+        if (existing && existing.domain === req.domain && existing.task?.id === task?.id) return this.opened(existing.id, d, existing.env, task);
+      }
+      const env = new Environment(d.domain);
+      if (task) {
+        try {
+          env.applyInitialState(task);
+        } catch (e) {
+          throw new ParleyError('failed_precondition', `task_id: initial state of task '${task.id}' cannot be applied: ${(e as Error).message}`, { field: 'task_id' });
+        }
+      }
+      const s = this.sessions.add(req.domain, task, env, req.sessionId || undefined);
+      this.metrics.opened.inc({ domain: req.domain, kind: 'open' });
+      this.metrics.sessions.set(this.sessions.size);
+      return this.opened(s.id, d, env, task);
+    },
+
+    forkSession: (req: { sessionId: string; count: number }) => {
+      const s = this.sessions.get(req.sessionId);
+      const count = req.count;
+      if (!Number.isInteger(count) || count < 1 || count > this.config.maxForkCount) {
+        throw new ParleyError('invalid_argument', `count: must be between 1 and ${this.config.maxForkCount}, got ${count}`, { field: 'count' });
+      }
+      if (this.sessions.size + count > this.config.maxSessions) {
+        throw new ParleyError('resource_exhausted', `fork of ${count} would exceed the limit of ${this.config.maxSessions} open sessions`);
+      }
+      const ids: string[] = [];
+      for (let i = 0; i < count; i++) ids.push(this.sessions.add(s.domain, s.task, s.env.fork()).id);
+      this.metrics.opened.inc({ domain: s.domain, kind: 'fork' }, count);
+      this.metrics.sessions.set(this.sessions.size);
+      return { sessionIds: ids };
+    },
+
+    call: (req: { sessionId: string; toolName: string; argumentsJson: string; callId: string }) => {
+      const s = this.sessions.get(req.sessionId);
+      const bytes = Buffer.byteLength(req.argumentsJson, 'utf8');
+      if (bytes > this.config.maxArgumentBytes) {
+        this.metrics.calls.inc({ domain: s.domain, tool: 'oversize', outcome: 'rejected' });
+        throw new ParleyError('resource_exhausted', `arguments_json: ${bytes} bytes exceeds the limit of ${this.config.maxArgumentBytes}`, { field: 'arguments_json' });
+      }
+      if (!req.toolName) throw new ParleyError('invalid_argument', 'tool_name: required', { field: 'tool_name' });
+      const tool = s.env.domain.tools.find((t) => t.name === req.toolName);
+      if (!tool) {
+        this.metrics.calls.inc({ domain: s.domain, tool: 'unknown', outcome: 'rejected' });
+        throw new ParleyError('not_found', `tool_name: Tool '${req.toolName}' not found in domain '${s.domain}' (tools: ${s.env.domain.tools.map((t) => t.name).join(', ')})`, { field: 'tool_name' });
+      }
+      let args: unknown;
+      try {
+        args = parsePyJson(req.argumentsJson.trim() === '' ? '{}' : req.argumentsJson);
+      } catch (e) {
+        this.metrics.calls.inc({ domain: s.domain, tool: tool.name, outcome: 'rejected' });
+        throw new ParleyError('invalid_argument', `arguments_json: not valid JSON (${(e as Error).message})`, { field: 'arguments_json' });
+      }
+      this.sessions.countCall(s);
+      const started = performance.now();
+      let result;
+      try {
+        result = s.env.call(tool.name, args);
+      } catch (e) {
+        this.metrics.calls.inc({ domain: s.domain, tool: tool.name, outcome: 'rejected' });
+        if (e instanceof ToolArgumentError) throw new ParleyError('invalid_argument', `arguments_json: ${e.message}`, { field: `arguments_json.${e.field}` });
+        if (e instanceof ToolError) throw new ParleyError('not_found', e.message, { field: 'tool_name' });
+        throw e;
+      }
+      this.metrics.callSeconds.observe({ domain: s.domain }, (performance.now() - started) / 1000);
+      this.metrics.calls.inc({ domain: s.domain, tool: tool.name, outcome: result.error ? 'tool_error' : 'ok' });
+      return { output: result.output, error: result.error, callId: req.callId, terminal: tool.terminal ?? false, callsMade: s.calls };
+    },
+
+    evaluate: (req: { sessionId: string; taskId: string; termination: Termination; messages: ChatMessage[] }) => {
+      const s = this.sessions.get(req.sessionId);
+      const d = this.domain(s.domain);
+      const task = req.taskId ? this.task(d, req.taskId) : s.task;
+      if (!task) throw new ParleyError('invalid_argument', 'task_id: required when the session was opened without a task', { field: 'task_id' });
+      if (!(req.termination in Termination)) throw new ParleyError('invalid_argument', `termination: unknown value ${req.termination}`, { field: 'termination' });
+      const r = evaluateEpisode(s.env, task, toEvalMessages(req.messages), STOPS.has(req.termination), d.goldCache);
+      this.metrics.rewards.observe({ domain: s.domain }, r.reward);
+      return {
+        reward: r.reward,
+        components: r.components.map((c) => ({ name: c.name, value: c.value, inBasis: c.inBasis, detail: c.detail })),
+        dbHash: r.dbHash,
+        goldDbHash: r.goldDbHash,
+        skipped: r.skipped,
+      };
+    },
+
+    closeSession: (req: { sessionId: string }) => {
+      const s = this.sessions.close(req.sessionId);
+      this.metrics.sessions.set(this.sessions.size);
+      return { callsMade: s.calls };
+    },
+  } satisfies Record<string, (req: any, ctx: CallContext) => unknown>;
+
+  private tryGet(id: string) {
+    try {
+      return this.sessions.get(id);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private opened(id: string, d: LoadedDomain, env: Environment, task?: Tau2Task) {
+    // Hashing a multi-megabyte DB costs milliseconds: reuse the load-time hash when nothing was applied.
+    const dbHash = task?.initial_state ? env.dbHash() : d.initialHash;
+    return { sessionId: id, tools: this.toolSchemas(d.domain), policy: d.domain.policy, dbHash };
+  }
+
+  stop(): void {
+    this.sessions.stop();
+  }
+}

@@ -1,0 +1,119 @@
+// Per-session sandbox state with limits: sessions per server, idle TTL, tool calls per session.
+// Closed and expired sessions leave a bounded tombstone so late calls get a precise NOT_FOUND.
+
+import { randomUUID } from 'node:crypto';
+import { ParleyError } from '../core/errors.js';
+import type { Tau2Task } from './domain.js';
+import type { Environment } from './environment.js';
+
+export interface SessionLimits {
+  maxSessions: number;
+  idleTtlMs: number;
+  maxCallsPerSession: number;
+}
+
+export interface Session {
+  id: string;
+  domain: string;
+  task: Tau2Task | undefined;
+  env: Environment;
+  calls: number;
+  lastUsed: number;
+}
+
+const SESSION_ID = /^[A-Za-z0-9._:@/-]{1,128}$/;
+const TOMBSTONES = 10_000;
+
+export class SessionStore {
+  private readonly sessions = new Map<string, Session>();
+  private readonly gone = new Map<string, 'closed' | 'expired'>();
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly limits: SessionLimits,
+    private readonly now: () => number = Date.now,
+  ) {
+    const every = Math.max(100, Math.min(limits.idleTtlMs / 4, 30_000));
+    this.sweeper = setInterval(() => this.sweep(), every);
+    this.sweeper.unref();
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /** Checks a client-chosen id; throws invalid_argument naming the accepted form. */
+  static checkId(id: string, field = 'session_id'): void {
+    if (!SESSION_ID.test(id)) {
+      throw new ParleyError('invalid_argument', `${field}: '${id.slice(0, 40)}' is not a valid session id (1-128 of A-Z a-z 0-9 . _ : @ / -)`, { field });
+    }
+  }
+
+  /** Adds a session. Throws resource_exhausted at the session limit, already_exists on a live duplicate id. */
+  add(domain: string, task: Tau2Task | undefined, env: Environment, id?: string): Session {
+    this.sweep();
+    const sid = id || randomUUID();
+    if (this.sessions.has(sid)) throw new ParleyError('already_exists', `session_id: session '${sid}' already exists`, { field: 'session_id' });
+    if (this.sessions.size >= this.limits.maxSessions) {
+      throw new ParleyError('resource_exhausted', `too many open sessions: the limit is ${this.limits.maxSessions}; close sessions or raise maxSessions`);
+    }
+    const s: Session = { id: sid, domain, task, env, calls: 0, lastUsed: this.now() };
+    this.sessions.set(sid, s);
+    this.gone.delete(sid);
+    return s;
+  }
+
+  /** Returns a live session and marks it used. Throws invalid_argument (empty id) or not_found (unknown, closed, expired). */
+  get(id: string): Session {
+    if (!id) throw new ParleyError('invalid_argument', 'session_id: required', { field: 'session_id' });
+    const s = this.sessions.get(id);
+    if (s && this.now() - s.lastUsed > this.limits.idleTtlMs) {
+      this.retire(id, 'expired');
+    } else if (s) {
+      s.lastUsed = this.now();
+      return s;
+    }
+    const why = this.gone.get(id);
+    const detail = why === 'closed' ? 'was closed' : why === 'expired' ? `expired after ${this.limits.idleTtlMs} ms idle` : 'does not exist';
+    throw new ParleyError('not_found', `session '${id}' ${detail}`, { field: 'session_id' });
+  }
+
+  /** Counts a tool call; throws resource_exhausted past maxCallsPerSession. */
+  countCall(s: Session): void {
+    if (s.calls >= this.limits.maxCallsPerSession) {
+      throw new ParleyError('resource_exhausted', `session '${s.id}' reached the limit of ${this.limits.maxCallsPerSession} tool calls`);
+    }
+    s.calls++;
+  }
+
+  /** Closes a session; throws not_found when it is not live. */
+  close(id: string): Session {
+    const s = this.get(id);
+    this.retire(id, 'closed');
+    return s;
+  }
+
+  private retire(id: string, why: 'closed' | 'expired'): void {
+    this.sessions.delete(id);
+    this.gone.set(id, why);
+    if (this.gone.size > TOMBSTONES) this.gone.delete(this.gone.keys().next().value as string);
+  }
+
+  /** Expires idle sessions. */
+  sweep(): number {
+    const t = this.now();
+    let n = 0;
+    for (const [id, s] of this.sessions) {
+      if (t - s.lastUsed > this.limits.idleTtlMs) {
+        this.retire(id, 'expired');
+        n++;
+      }
+    }
+    return n;
+  }
+
+  stop(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
+  }
+}

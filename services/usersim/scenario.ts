@@ -1,0 +1,96 @@
+// Renders a τ² task's user_scenario and the user simulator's system prompt exactly as τ² does
+// (TOOLS.md §4.4), plus a τ-bench v1-style prompt as an alternative.
+
+import type { StructuredInstructions, UserScenario } from './task-schema.js';
+
+/** Placeholder in τ²'s guideline files that optional persona guidance replaces. */
+export const PERSONA_PLACEHOLDER = '<PERSONA_GUIDELINES>';
+
+// Python's str.splitlines boundaries and str.isspace characters, so indentation matches textwrap.indent.
+const LINE = /[^\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]*(?:\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]|$)/gu;
+const PY_SPACE_ONLY = /^[\t\n\v\f\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$/u;
+
+/**
+ * Python's `textwrap.indent(text, prefix)`: prefixes every line that is not whitespace-only,
+ * keeping line endings. Never throws.
+ */
+export function pyIndent(text: string, prefix: string): string {
+  let out = '';
+  for (const line of text.match(LINE) ?? []) {
+    if (line === '') continue;
+    out += PY_SPACE_ONLY.test(line) ? line : prefix + line;
+  }
+  return out;
+}
+
+/** τ²'s rendering of structured instructions (Domain, Reason for call, Known info, Unknown info, Task instructions). */
+export function renderStructuredInstructions(s: StructuredInstructions): string {
+  const lines = [`Domain: ${s.domain}`, `Reason for call:\n${pyIndent(s.reason_for_call, '\t')}`];
+  // τ² tests `is not None`: an empty string still prints its heading.
+  if (s.known_info != null) lines.push(`Known info:\n${pyIndent(s.known_info, '\t')}`);
+  if (s.unknown_info != null) lines.push(`Unknown info:\n${pyIndent(s.unknown_info, '\t')}`);
+  lines.push(`Task instructions:\n${pyIndent(s.task_instructions, '\t')}`);
+  return lines.join('\n');
+}
+
+/**
+ * The `{scenario}` text of a user_scenario: `Persona:` and the tab-indented persona when set, then
+ * `Instructions:` and the instructions (structured or a plain string) indented by one tab. Never throws.
+ */
+export function renderUserScenario(scenario: UserScenario): string {
+  const lines: string[] = [];
+  if (scenario.persona != null) {
+    lines.push('Persona:', pyIndent(scenario.persona, '\t'));
+  }
+  const instructions =
+    typeof scenario.instructions === 'string' ? scenario.instructions : renderStructuredInstructions(scenario.instructions);
+  lines.push('Instructions:', pyIndent(instructions, '\t'));
+  return lines.join('\n');
+}
+
+/**
+ * τ²'s user simulator system prompt: `{guidelines}\n\n<scenario>\n{scenario}\n</scenario>`. The
+ * guidelines text is used as read from the file (a trailing newline stays, as in τ²); a
+ * `<PERSONA_GUIDELINES>` placeholder is replaced by `personaGuidelines` (empty by default). Never throws.
+ */
+export function renderTau2SystemPrompt(guidelines: string, scenarioText: string, personaGuidelines = ''): string {
+  const g = guidelines.split(PERSONA_PLACEHOLDER).join(personaGuidelines);
+  return `${g}\n\n<scenario>\n${scenarioText}\n</scenario>`;
+}
+
+/**
+ * A τ-bench (v1)-style user prompt, in Parley's own words: the user receives its instructions,
+ * writes one line per turn, reveals only what the current step needs, and ends with ###STOP###
+ * once the goal is met. Never throws.
+ */
+export function renderV1SystemPrompt(instruction: string): string {
+  return [
+    'You are role-playing a customer who is chatting with a customer support agent.',
+    '',
+    `Your instructions:\n${instruction}`,
+    '',
+    'How to behave:',
+    '- Write exactly one line per turn: the next thing the customer would type.',
+    '- Share details only when the current step of the conversation needs them; do not recite your instructions.',
+    '- Use only facts found in your instructions. If you are asked for something they do not contain, say that you do not know it.',
+    '- Speak naturally, in your own words, as the customer and never as the agent.',
+    "- When everything your instructions ask for has been done, reply with '###STOP###' alone on the line, and nothing else.",
+  ].join('\n');
+}
+
+/** Which system prompt the LLM user receives. */
+export type PromptStyle = 'tau2' | 'tau-bench-v1';
+
+/**
+ * The system prompt for `scenarioText` in the chosen style. `tau2` needs the guidelines text; a
+ * missing one throws a plain Error (callers check it at boot, see config.ts).
+ */
+export function renderSystemPrompt(
+  style: PromptStyle,
+  scenarioText: string,
+  opts: { guidelines?: string; personaGuidelines?: string } = {},
+): string {
+  if (style === 'tau-bench-v1') return renderV1SystemPrompt(scenarioText);
+  if (opts.guidelines === undefined) throw new Error('the tau2 prompt style needs the simulation guidelines text');
+  return renderTau2SystemPrompt(opts.guidelines, scenarioText, opts.personaGuidelines);
+}
