@@ -6,12 +6,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Sandbox, Termination } from '../services/core/gen/parley/v1/sandbox_pb.js';
 import { Role } from '../services/core/gen/parley/v1/chat_pb.js';
-import { createGrpcClient, type ServiceClient } from '../services/core/grpc.js';
+import { createGrpcClient, type ClientOf } from '../services/core/grpc.js';
 import { ParleyError } from '../services/core/errors.js';
 import { serveSandbox, type RunningSandbox } from '../services/sandbox/index.js';
 import { describeTau2, tau2DataDir } from './fixtures/tau2-data.js';
 
-type Client = ServiceClient<any>;
+type Client = ClientOf<typeof Sandbox>;
 
 async function failure(p: Promise<unknown>): Promise<ParleyError> {
   const e = await p.then(
@@ -60,7 +60,7 @@ describeTau2('retail', 'sandbox over gRPC', () => {
     const good = await client.evaluate({ sessionId, termination: Termination.AGENT_STOP, messages });
     expect(good.dbHash).toBe(task.final_db_hash);
     expect(good.goldDbHash).toBe(task.final_db_hash);
-    expect(good.components.find((c: any) => c.name === 'DB').value).toBe(1);
+    expect(good.components.find((c) => c.name === 'DB')?.value).toBe(1);
     const bad = await client.evaluate({ sessionId, termination: Termination.MAX_STEPS, messages });
     expect(bad.reward).toBe(0);
     await client.closeSession({ sessionId });
@@ -139,7 +139,7 @@ describeTau2('retail', 'sandbox over gRPC', () => {
     const call = await client.call({ sessionId, toolName: 'update_task_status', argumentsJson: '{"task_id":"task_2","status":"completed"}' });
     expect(call.error).toBe(false);
     const r1 = await client.evaluate({ sessionId, termination: Termination.AGENT_STOP, messages: [] });
-    expect(r1.components.find((c: any) => c.name === 'ENV_ASSERTION').value).toBe(1);
+    expect(r1.components.find((c) => c.name === 'ENV_ASSERTION')?.value).toBe(1);
     expect(r1.reward).toBe(1);
     const t = await client.openSession({ domain: 'mock', taskId: 'impossible_task_1' });
     const transfer = await client.call({ sessionId: t.sessionId, toolName: 'transfer_to_human_agents', argumentsJson: '{"summary":"delete tasks"}' });
@@ -149,7 +149,7 @@ describeTau2('retail', 'sandbox over gRPC', () => {
       termination: Termination.AGENT_STOP,
       messages: [{ role: Role.ASSISTANT, toolCalls: [{ name: 'transfer_to_human_agents', argumentsJson: '{"summary":"anything"}' }] }],
     });
-    expect(r2.components.find((c: any) => c.name === 'ACTION').value).toBe(1);
+    expect(r2.components.find((c) => c.name === 'ACTION')?.value).toBe(1);
     expect(r2.reward).toBe(1);
   });
 

@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { ParleyError } from '../core/errors.js';
 import { CliError } from './errors.js';
+import { registerBenchCommands } from './bench-commands.js';
 import { registerSandboxCommands } from './sandbox-commands.js';
 
 const program = new Command('parley')
@@ -11,6 +12,7 @@ const program = new Command('parley')
   .exitOverride();
 const serve = program.command('serve').description('Serve one Parley service over gRPC');
 registerSandboxCommands(program, serve);
+registerBenchCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -4,11 +4,11 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Learner } from './gen/parley/v1/learner_pb.js';
 import { ParleyError } from './errors.js';
-import { createGrpcClient, startGrpcServer, type RunningGrpcServer, type ServiceClient } from './grpc.js';
+import { createGrpcClient, startGrpcServer, type ClientOf, type RunningGrpcServer } from './grpc.js';
 
 describe('grpc runtime', () => {
   let server: RunningGrpcServer;
-  let client: ServiceClient<any>;
+  let client: ClientOf<typeof Learner>;
   let paused = false;
 
   beforeAll(async () => {

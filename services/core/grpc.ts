@@ -30,6 +30,12 @@ export type ServiceImpl<M extends GenServiceMethods> = {
   ) => Promise<MessageInitShape<M[K]['output']>> | MessageInitShape<M[K]['output']>;
 };
 
+/** The method map of a generated service (`MethodsOf<typeof Sandbox>`). */
+export type MethodsOf<S> = S extends GenService<infer M extends GenServiceMethods> ? M : never;
+
+/** A typed client of a generated service, whatever the transport. */
+export type ClientOf<S> = ServiceClient<MethodsOf<S>>;
+
 /** A client: one async function per unary method. Rejects with ParleyError. */
 export type ServiceClient<M extends GenServiceMethods> = {
   [K in keyof UnaryMethods<M>]: (

@@ -6,3 +6,6 @@ export * from './grpc.js';
 export * from './lifecycle.js';
 export * from './logger.js';
 export * from './metrics.js';
+export * from './retry.js';
+export * from './run-subjects.js';
+export * from './local-client.js';

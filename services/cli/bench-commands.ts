@@ -1,0 +1,53 @@
+// `parley bench rollout`: the rollout pipeline against a simulated inference server (see services/rollout/bench-rollout.ts).
+
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { runRolloutBench } from '../rollout/bench-rollout.js';
+import { CliError } from './errors.js';
+
+function int(name: string, v: string, min: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new CliError(`${name}: expected an integer ≥ ${min}, got '${v}'`);
+  return n;
+}
+
+export function registerBenchCommands(program: Command): void {
+  const bench = program.command('bench').description('Benchmarks');
+  bench
+    .command('rollout')
+    .description('Rollout pipeline vs. a simulated continuous-batching server, async and batch-synchronous, with worker crashes')
+    .option('--tasks <n>', 'GRPO groups (tasks) to run', '32')
+    .option('--group <n>', 'samples per group', '4')
+    .option('--workers <n>', 'rollout workers', '4')
+    .option('--concurrency <n>', 'episodes in flight per worker', '16')
+    .option('--kill-worker-every <n>', 'crash a worker after every N received trajectories (0 = never)', '0')
+    .option('--out <dir>', 'output folder for report.json', 'out/bench-rollout')
+    .option('--data-dir <folder>', 'tau2 data root holding retail/', process.env.PARLEY_TAU2_DATA ?? '../shared/data/tau2')
+    .option('--nats <url>', 'use a NATS server instead of the embedded bus')
+    .option('--capacity <tokens/s>', 'simulated server decode capacity', '20000')
+    .option('--max-seq-rate <tokens/s>', 'simulated per-sequence decode speed', '400')
+    .option('--median-tokens <n>', 'median completion length', '60')
+    .option('--ack-wait-ms <n>', 'task ack wait (redelivery delay after a crash)', '2000')
+    .option('--seed <n>', 'seed', '1')
+    .action(async (opts: Record<string, string>) => {
+      const report = await runRolloutBench(
+        {
+          tasks: int('--tasks', opts.tasks!, 1),
+          group: int('--group', opts.group!, 1),
+          workers: int('--workers', opts.workers!, 1),
+          concurrency: int('--concurrency', opts.concurrency!, 1),
+          killWorkerEvery: int('--kill-worker-every', opts.killWorkerEvery!, 0),
+          out: resolve(opts.out!),
+          dataDir: resolve(opts.dataDir!),
+          natsUrl: opts.nats,
+          capacityTokensPerS: int('--capacity', opts.capacity!, 1),
+          maxSequenceTokensPerS: int('--max-seq-rate', opts.maxSeqRate!, 1),
+          medianCompletionTokens: int('--median-tokens', opts.medianTokens!, 1),
+          ackWaitMs: int('--ack-wait-ms', opts.ackWaitMs!, 100),
+          seed: int('--seed', opts.seed!, 0),
+        },
+        (line) => process.stderr.write(`${line}\n`),
+      );
+      process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+    });
+}

@@ -1,0 +1,237 @@
+// The episode driver: one (task, sample) conversation between the policy, the simulated user and the
+// sandbox, following DESIGN §2 (MUA and τ² modes), ending in a scored Trajectory.
+
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import { ParleyError } from '../core/errors.js';
+import { withRetry, type RetryOptions } from '../core/retry.js';
+import { Role, type ChatMessage, type ToolSchema } from '../core/gen/parley/v1/chat_pb.js';
+import { ChatMessageSchema } from '../core/gen/parley/v1/chat_pb.js';
+import { TrajectorySchema, type RolloutTask } from '../core/gen/parley/v1/rollout_pb.js';
+import { Termination } from '../core/gen/parley/v1/sandbox_pb.js';
+import { UserStop } from '../core/gen/parley/v1/usersim_pb.js';
+import type { EpisodePorts } from './ports.js';
+import { GREETING, agentSystemPrompt } from './prompts.js';
+import { TrajectoryBuilder } from './trajectory-builder.js';
+
+export type TrajectoryInit = MessageInitShape<typeof TrajectorySchema>;
+
+export interface EpisodeOptions {
+  /** τ² limits: message hops and tool errors. */
+  maxSteps: number;
+  maxToolErrors: number;
+  /** Context limit in tokens (the episode ends with CONTEXT_LIMIT past it). */
+  maxContextTokens: number;
+  /** Sampling for the policy. */
+  temperature: number;
+  topP: number;
+  maxTokensPerTurn: number;
+  /** Retries of each actor call on retryable errors before the episode is handed back (nak). */
+  retry: RetryOptions;
+  worker: string;
+}
+
+export const DEFAULT_EPISODE_OPTIONS: EpisodeOptions = {
+  maxSteps: 200,
+  maxToolErrors: 10,
+  maxContextTokens: 32768,
+  temperature: 1,
+  topP: 1,
+  maxTokensPerTurn: 1024,
+  retry: { attempts: 4, baseDelayMs: 100, maxDelayMs: 2000 },
+  worker: 'worker',
+};
+
+/** A retryable failure that outlived its retries: the worker naks the task so another attempt runs later. */
+export class TransientEpisodeError extends Error {
+  override name = 'TransientEpisodeError';
+  constructor(override readonly cause: ParleyError) {
+    super(`transient failure: ${cause.message}`);
+  }
+}
+
+export interface TaskInfo {
+  scenario: string;
+  taskJson: string;
+}
+
+/** The trajectory id (dedup key) of a rollout task. */
+export function trajectoryId(t: Pick<RolloutTask, 'run' | 'taskId' | 'groupId' | 'sampleIndex'>): string {
+  return `${t.run}/${t.taskId}/${t.groupId}/${t.sampleIndex}`;
+}
+
+const USER_STOPS: Partial<Record<UserStop, Termination>> = {
+  [UserStop.STOP]: Termination.USER_STOP,
+  [UserStop.TRANSFER]: Termination.TRANSFER,
+  [UserStop.OUT_OF_SCOPE]: Termination.OUT_OF_SCOPE,
+};
+
+/**
+ * Runs one episode and returns its Trajectory. Retryable actor failures are retried, then thrown as
+ * TransientEpisodeError (the caller naks); permanent ones end the episode with termination ERROR
+ * (`error:<kind>` in termination_detail) and reward 0. A user-simulator failure ends it with USER_SIMULATOR_ERROR.
+ */
+export async function runEpisode(
+  ports: EpisodePorts,
+  task: RolloutTask,
+  info: TaskInfo,
+  opts: EpisodeOptions = DEFAULT_EPISODE_OPTIONS,
+  attempt = 1,
+): Promise<TrajectoryInit> {
+  const id = trajectoryId(task);
+  const started = performance.now();
+  const timings = { policyMs: 0, userMs: 0, toolMs: 0, totalMs: 0 };
+  const call = async <T>(what: 'policy' | 'user' | 'tool', fn: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    try {
+      return await withRetry(fn, opts.retry);
+    } catch (e) {
+      const err = ParleyError.from(e);
+      if (err.retryable) throw new TransientEpisodeError(err);
+      throw Object.assign(err, { actor: what });
+    } finally {
+      const dt = performance.now() - t0;
+      if (what === 'policy') timings.policyMs += dt;
+      else if (what === 'user') timings.userMs += dt;
+      else timings.toolMs += dt;
+    }
+  };
+
+  // A group shares one base session (opened idempotently); every sample forks it, so all start identical.
+  const base = await call('tool', () => ports.sandbox.openSession({ domain: task.domain, taskId: task.taskId, sessionId: `${task.run}/${task.groupId}/base` }));
+  const fork = await call('tool', () => ports.sandbox.forkSession({ sessionId: base.sessionId, count: 1 }));
+  const sessionId = fork.sessionIds[0]!;
+  const tools: ToolSchema[] = base.tools;
+  const conversationId = `${id}#${attempt}`;
+
+  const messages: ChatMessage[] = [
+    create(ChatMessageSchema, { role: Role.SYSTEM, content: agentSystemPrompt(base.policy) }),
+    create(ChatMessageSchema, { role: Role.ASSISTANT, content: GREETING }),
+  ];
+  const builder = new TrajectoryBuilder();
+  const versions: bigint[] = [];
+  let termination = Termination.UNSPECIFIED;
+  let detail = '';
+  let turns = 0;
+  let toolErrors = 0;
+  let gapRole = 'user';
+
+  try {
+    const first = await call('user', () =>
+      ports.user.start({
+        conversationId,
+        domain: task.domain,
+        taskId: task.taskId,
+        scenario: info.scenario,
+        taskJson: info.taskJson,
+        greeting: GREETING,
+        firstUtterance: task.firstUtterance,
+        seed: task.seed,
+      }),
+    );
+    messages.push(create(ChatMessageSchema, { role: Role.USER, content: first.message?.content ?? '' }));
+    if (USER_STOPS[first.stop]) termination = USER_STOPS[first.stop]!;
+
+    while (termination === Termination.UNSPECIFIED) {
+      if (turns >= task.horizon && task.horizon > 0) {
+        termination = Termination.MAX_TURNS;
+        break;
+      }
+      if (messages.length >= opts.maxSteps) {
+        termination = Termination.MAX_STEPS;
+        break;
+      }
+      const gen = await call('policy', () =>
+        ports.policy.generate({
+          conversationId,
+          messages,
+          tools,
+          sampling: { temperature: opts.temperature, topP: opts.topP, maxTokens: opts.maxTokensPerTurn, seed: task.seed + BigInt(turns) },
+          firstToolCallOnly: task.mode !== 'tau2',
+          minPolicyVersion: task.minPolicyVersion,
+        }),
+      );
+      turns++;
+      versions.push(gen.policyVersion);
+      builder.addTurn(gen.promptTokenIds, gen.completionTokenIds, gen.completionLogprobs, gapRole);
+      const reply = gen.message ?? create(ChatMessageSchema, { role: Role.ASSISTANT });
+      messages.push(create(ChatMessageSchema, { ...reply, role: Role.ASSISTANT, tokenIds: gen.completionTokenIds }));
+      if (gen.finishReason === 'malformed_tool_call') {
+        termination = Termination.MALFORMED_TOOL_CALL;
+        detail = gen.parseError;
+        break;
+      }
+      if (builder.length >= opts.maxContextTokens || gen.finishReason === 'length') {
+        termination = Termination.CONTEXT_LIMIT;
+        break;
+      }
+      if (reply.toolCalls.length > 0) {
+        gapRole = 'tool';
+        const calls = task.mode === 'tau2' ? reply.toolCalls : reply.toolCalls.slice(0, 1);
+        let terminal = false;
+        for (const tc of calls) {
+          const out = await call('tool', () => ports.sandbox.call({ sessionId, toolName: tc.name, argumentsJson: tc.argumentsJson, callId: tc.id })).then(
+            (r) => ({ output: r.output, error: r.error, terminal: r.terminal }),
+            (e: unknown) => {
+              // A bad call from the model (unknown tool, bad arguments) is the model's error, shown to it as τ² does.
+              if (e instanceof ParleyError && (e.code === 'invalid_argument' || (e.code === 'not_found' && e.field === 'tool_name'))) {
+                return { output: `Error: ${e.message}`, error: true, terminal: false };
+              }
+              throw e;
+            },
+          );
+          if (out.error) toolErrors++;
+          terminal ||= out.terminal;
+          messages.push(create(ChatMessageSchema, { role: Role.TOOL, content: out.output, toolCallId: tc.id, toolError: out.error }));
+        }
+        if (terminal) termination = Termination.TRANSFER;
+        else if (toolErrors >= opts.maxToolErrors) termination = Termination.TOO_MANY_ERRORS;
+        continue;
+      }
+      if (reply.content.includes('###STOP###')) {
+        termination = Termination.AGENT_STOP;
+        break;
+      }
+      gapRole = 'user';
+      const user = await call('user', () => ports.user.reply({ conversationId, agentMessage: reply }));
+      messages.push(create(ChatMessageSchema, { role: Role.USER, content: user.message?.content ?? '' }));
+      if (USER_STOPS[user.stop]) termination = USER_STOPS[user.stop]!;
+    }
+  } catch (e) {
+    if (e instanceof TransientEpisodeError) {
+      await ports.sandbox.closeSession({ sessionId }).catch(() => undefined);
+      throw e;
+    }
+    const err = ParleyError.from(e);
+    const actor = (e as { actor?: string }).actor;
+    termination = actor === 'user' ? Termination.USER_SIMULATOR_ERROR : Termination.ERROR;
+    detail = `error:${actor ?? 'internal'}:${err.code}: ${err.message}`;
+  }
+
+  let reward = 0;
+  let components: TrajectoryInit['components'] = [];
+  if (termination !== Termination.ERROR) {
+    const ev = await call('tool', () => ports.sandbox.evaluate({ sessionId, taskId: task.taskId, termination, messages }));
+    reward = ev.reward;
+    components = ev.components;
+  }
+  await ports.sandbox.closeSession({ sessionId }).catch(() => undefined);
+  const built = builder.build();
+  timings.totalMs = performance.now() - started;
+  if (built.prefixViolations > 0) detail = `${detail}${detail ? '; ' : ''}prefix_violations:${built.prefixViolations}`;
+  return {
+    id,
+    task,
+    tokenIds: built.tokenIds,
+    lossMask: built.lossMask,
+    logprobs: built.logprobs,
+    spans: built.spans,
+    reward,
+    components,
+    termination,
+    terminationDetail: detail,
+    turns,
+    policyVersions: versions,
+    timings,
+    worker: opts.worker,
+  };
+}

@@ -1,0 +1,20 @@
+// What the episode driver needs from the other actors: typed clients of the proto services, the same
+// whether they are reached over gRPC or NATS request-reply (or called in-process in tests).
+
+import type { ClientOf } from '../core/grpc.js';
+import type { Policy } from '../core/gen/parley/v1/policy_pb.js';
+import type { Sandbox } from '../core/gen/parley/v1/sandbox_pb.js';
+import type { UserSimulator } from '../core/gen/parley/v1/usersim_pb.js';
+
+export type PolicyPort = Pick<ClientOf<typeof Policy>, 'generate'>;
+export type UserPort = Pick<ClientOf<typeof UserSimulator>, 'start' | 'reply'>;
+export type SandboxPort = Pick<
+  ClientOf<typeof Sandbox>,
+  'listTasks' | 'openSession' | 'forkSession' | 'call' | 'evaluate' | 'closeSession'
+>;
+
+export interface EpisodePorts {
+  policy: PolicyPort;
+  user: UserPort;
+  sandbox: SandboxPort;
+}

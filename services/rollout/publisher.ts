@@ -1,0 +1,56 @@
+// Publishes rollout work: one RolloutTask per (task, sample) of each GRPO group, with the trajectory id as
+// the dedup id, so a publisher that restarts and publishes again creates no duplicate work.
+
+import { create, toBinary } from '@bufbuild/protobuf';
+import type { Bus } from '../core/bus/index.js';
+import { runSubjects } from '../core/run-subjects.js';
+import { RolloutTaskSchema } from '../core/gen/parley/v1/rollout_pb.js';
+import { trajectoryId } from './episode.js';
+
+export interface GroupSpec {
+  run: string;
+  domain: string;
+  taskId: string;
+  /** Unique per group within the run (e.g. `s<step>-<task>`). */
+  groupId: string;
+  groupSize: number;
+  horizon: number;
+  minPolicyVersion: bigint;
+  mode: 'mua' | 'tau2';
+  seed: bigint;
+  firstUtterance?: string;
+}
+
+/** Creates (or updates) the run's task, trajectory and event streams. */
+export async function ensureRunStreams(bus: Bus, run: string, opts: { duplicateWindowMs?: number } = {}): Promise<void> {
+  const s = runSubjects(run);
+  const duplicateWindowMs = opts.duplicateWindowMs ?? 2 * 60 * 60_000;
+  await bus.ensureStream({ name: s.tasksStream, subjects: [s.tasks], retention: 'workqueue', duplicateWindowMs });
+  await bus.ensureStream({ name: s.trajectoriesStream, subjects: [s.trajectories], retention: 'limits', duplicateWindowMs });
+  await bus.ensureStream({ name: s.eventsStream, subjects: [`${s.events}.>`], retention: 'limits', duplicateWindowMs, maxAgeMs: 7 * 24 * 3600_000 });
+}
+
+/** Publishes every sample of a group. Resolves the number newly stored (duplicates are skipped by the bus). */
+export async function publishGroup(bus: Bus, g: GroupSpec): Promise<number> {
+  if (!(g.groupSize >= 1)) throw new Error(`group ${g.groupId}: groupSize must be ≥ 1`);
+  const subject = runSubjects(g.run).tasks;
+  let stored = 0;
+  for (let i = 0; i < g.groupSize; i++) {
+    const task = create(RolloutTaskSchema, {
+      run: g.run,
+      taskId: g.taskId,
+      domain: g.domain,
+      groupId: g.groupId,
+      sampleIndex: i,
+      groupSize: g.groupSize,
+      horizon: g.horizon,
+      minPolicyVersion: g.minPolicyVersion,
+      mode: g.mode,
+      seed: g.seed + BigInt(i),
+      firstUtterance: g.firstUtterance ?? '',
+    });
+    const ack = await bus.publish(subject, toBinary(RolloutTaskSchema, task), { msgId: trajectoryId(task) });
+    if (!ack.duplicate) stored++;
+  }
+  return stored;
+}

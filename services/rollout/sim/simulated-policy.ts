@@ -1,0 +1,127 @@
+// A simulated policy for rollout benchmarks and crash tests (a test double, not a model): a scripted agent
+// that asks for the user's identity, performs the task's gold actions one call per turn, summarises and
+// stops, with heavy-tailed response lengths decoded on a CapacityServer. It keeps token-in-token-out:
+// each prompt extends the previous prompt + completion exactly.
+
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import { Role, type ChatMessage } from '../../core/gen/parley/v1/chat_pb.js';
+import { GenerateResponseSchema, type GenerateRequestSchema, type GenerateResponse } from '../../core/gen/parley/v1/policy_pb.js';
+import type { Tau2Task } from '../../sandbox/domain.js';
+import type { PolicyPort } from '../ports.js';
+import type { CapacityServer } from './capacity-server.js';
+
+export interface SimulatedPolicyOptions {
+  server: CapacityServer;
+  tasks: Map<string, Tau2Task>;
+  /** Median completion length in tokens (log-normal, heavy-tailed). */
+  medianCompletionTokens: number;
+  /** Log-normal sigma of completion lengths. */
+  sigma: number;
+  /** Probability of an extra clarification turn, repeated (geometric episode-length tail). */
+  extraTurnProbability: number;
+  seed: number;
+  version?: () => bigint;
+}
+
+interface Conversation {
+  tokens: number[];
+  seen: number;
+  step: number;
+  extra: number;
+}
+
+/** mulberry32: a small seeded PRNG so runs are repeatable. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function taskIdOf(conversationId: string): string {
+  // <run>/<task_id>/<group_id>/<sample>#<attempt>
+  const parts = conversationId.split('#')[0]!.split('/');
+  return parts.slice(1, -2).join('/');
+}
+
+export class SimulatedPolicy implements PolicyPort {
+  private readonly conversations = new Map<string, Conversation>();
+  private readonly rand: () => number;
+  /** Seconds spent waiting on the simulated server, per conversation (for overhead figures). */
+  readonly backendSeconds = new Map<string, number>();
+
+  constructor(private readonly opts: SimulatedPolicyOptions) {
+    this.rand = seededRandom(opts.seed);
+  }
+
+  private completionLength(): number {
+    // Box–Muller normal → log-normal.
+    const u = Math.max(1e-12, this.rand());
+    const z = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.rand());
+    return Math.max(4, Math.min(4000, Math.round(this.opts.medianCompletionTokens * Math.exp(this.opts.sigma * z))));
+  }
+
+  private fakeTokens(n: number): number[] {
+    return Array.from({ length: n }, () => 1000 + Math.floor(this.rand() * 30000));
+  }
+
+  private next(task: Tau2Task | undefined, c: Conversation): Partial<ChatMessage> {
+    const actions = task?.evaluation_criteria?.actions ?? [];
+    if (c.step === 0) return { content: 'Sure, I can help. To verify your identity, could you tell me your email, or your name and zip code?' };
+    if (c.extra > 0) {
+      c.extra--;
+      return { content: 'Thanks. Could you confirm the details of your request once more?' };
+    }
+    const i = c.step - 1;
+    if (i < actions.length) {
+      const a = actions[i]!;
+      return { toolCalls: [{ id: `call_${c.step}`, name: a.name, argumentsJson: JSON.stringify(a.arguments) }] as ChatMessage['toolCalls'] };
+    }
+    const info = (task?.evaluation_criteria?.communicate_info ?? []).join(', ');
+    if (i === actions.length) return { content: `All done${info ? `: ${info}` : ''}. Is there anything else I can help you with?` };
+    return { content: 'Thank you for contacting us. ###STOP###' };
+  }
+
+  async generate(req: MessageInitShape<typeof GenerateRequestSchema>): Promise<GenerateResponse> {
+    const id = req.conversationId ?? '';
+    let c = this.conversations.get(id);
+    if (!c) {
+      c = { tokens: [], seen: 0, step: 0, extra: 0 };
+      while (this.rand() < this.opts.extraTurnProbability && c.extra < 50) c.extra++;
+      this.conversations.set(id, c);
+    }
+    const messages = (req.messages ?? []) as ChatMessage[];
+    for (const m of messages.slice(c.seen)) {
+      if (m.role === Role.ASSISTANT && m.tokenIds?.length) continue; // already in the sequence
+      c.tokens.push(...this.fakeTokens(4 + Math.ceil((m.content?.length ?? 0) / 4)));
+    }
+    c.seen = messages.length;
+    const prompt = [...c.tokens];
+    const reply = this.next(this.opts.tasks.get(taskIdOf(id)), c);
+    c.step++;
+    const n = this.completionLength();
+    const t0 = performance.now();
+    await this.opts.server.decode(n);
+    this.backendSeconds.set(id, (this.backendSeconds.get(id) ?? 0) + (performance.now() - t0) / 1000);
+    const completion = this.fakeTokens(n);
+    c.tokens.push(...completion);
+    const res: MessageInitShape<typeof GenerateResponseSchema> = {
+      promptTokenIds: prompt,
+      completionTokenIds: completion,
+      completionLogprobs: completion.map(() => -this.rand()),
+      message: { role: Role.ASSISTANT, content: reply.content ?? '', toolCalls: reply.toolCalls ?? [] },
+      finishReason: reply.toolCalls ? 'tool_calls' : 'stop',
+      policyVersion: this.opts.version?.() ?? 0n,
+    };
+    return create(GenerateResponseSchema, res);
+  }
+
+  /** Forgets a conversation's state. */
+  forget(conversationId: string): void {
+    this.conversations.delete(conversationId);
+  }
+}

@@ -1,0 +1,238 @@
+// The rollout worker: pulls RolloutTasks from the run's JetStream work queue, runs episodes with bounded
+// concurrency, publishes each Trajectory with its dedup id, and ends every message explicitly
+// (ack after publish, nak with delay on transient failures, term on malformed tasks).
+
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import type { Bus, BusMessage, Consumer, MessageStream } from '../core/bus/index.js';
+import { ParleyError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { Counter, Gauge, Histogram, getOrCreate, metricsRegistry, type Registry } from '../core/metrics.js';
+import { backoffDelay } from '../core/retry.js';
+import { runSubjects } from '../core/run-subjects.js';
+import { RolloutTaskSchema, TrajectorySchema, type RolloutTask } from '../core/gen/parley/v1/rollout_pb.js';
+import { Termination } from '../core/gen/parley/v1/sandbox_pb.js';
+import { DEFAULT_EPISODE_OPTIONS, TransientEpisodeError, runEpisode, type EpisodeOptions, type TaskInfo } from './episode.js';
+import type { EpisodePorts } from './ports.js';
+
+export type WorkerState = 'idle' | 'running' | 'draining' | 'stopped';
+
+export interface RolloutWorkerOptions {
+  run: string;
+  name: string;
+  /** Episodes in flight at once. */
+  concurrency: number;
+  /** A message not ended or heartbeated within this is redelivered (heartbeats every third of it). */
+  ackWaitMs: number;
+  maxDeliver: number;
+  /** How long `stop()` waits for in-flight episodes before naking them. */
+  drainTimeoutMs: number;
+  episode: EpisodeOptions;
+}
+
+export interface RolloutWorkerDeps {
+  bus: Bus;
+  ports: EpisodePorts;
+  logger: Logger;
+  registry?: Registry;
+}
+
+function workerMetrics(registry: Registry) {
+  return {
+    outcomes: getOrCreate(registry, 'parley_rollout_tasks_total', () =>
+      new Counter({ name: 'parley_rollout_tasks_total', help: 'Rollout task outcomes: published, nak_transient, term_malformed, nak_error.', labelNames: ['outcome'], registers: [] }),
+    ),
+    terminations: getOrCreate(registry, 'parley_rollout_episodes_total', () =>
+      new Counter({ name: 'parley_rollout_episodes_total', help: 'Finished episodes by termination.', labelNames: ['termination'], registers: [] }),
+    ),
+    inflight: getOrCreate(registry, 'parley_rollout_episodes_inflight', () =>
+      new Gauge({ name: 'parley_rollout_episodes_inflight', help: 'Episodes in progress.', registers: [] }),
+    ),
+    seconds: getOrCreate(registry, 'parley_rollout_episode_duration_seconds', () =>
+      new Histogram({ name: 'parley_rollout_episode_duration_seconds', help: 'Episode wall time.', buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300], registers: [] }),
+    ),
+    reward: getOrCreate(registry, 'parley_rollout_reward_ratio', () =>
+      new Histogram({ name: 'parley_rollout_reward_ratio', help: 'Episode rewards.', buckets: [0, 0.25, 0.5, 0.75, 1], registers: [] }),
+    ),
+    tokens: getOrCreate(registry, 'parley_rollout_tokens_total', () =>
+      new Counter({ name: 'parley_rollout_tokens_total', help: 'Tokens in published trajectories (all, and sampled).', labelNames: ['kind'], registers: [] }),
+    ),
+  };
+}
+
+/** Checks a decoded task; returns the problem or undefined. */
+export function taskProblem(t: RolloutTask): string | undefined {
+  if (!t.run) return 'run: required';
+  if (!t.taskId) return 'task_id: required';
+  if (!t.domain) return 'domain: required';
+  if (!t.groupId) return 'group_id: required';
+  if (t.sampleIndex < 0) return 'sample_index: must be ≥ 0';
+  if (t.horizon < 0) return 'horizon: must be ≥ 0';
+  if (t.mode !== '' && t.mode !== 'mua' && t.mode !== 'tau2') return `mode: '${t.mode}' is not one of mua, tau2`;
+  return undefined;
+}
+
+export class RolloutWorker {
+  private state: WorkerState = 'idle';
+  private stream: MessageStream | undefined;
+  private loop: Promise<void> | undefined;
+  private readonly inflight = new Set<Promise<void>>();
+  private readonly inflightMsgs = new Set<BusMessage>();
+  private readonly taskInfo = new Map<string, Promise<Map<string, TaskInfo>>>();
+  private readonly metrics: ReturnType<typeof workerMetrics>;
+  private readonly subjects;
+  private crashed = false;
+
+  constructor(
+    private readonly opts: RolloutWorkerOptions,
+    private readonly deps: RolloutWorkerDeps,
+  ) {
+    this.subjects = runSubjects(opts.run);
+    this.metrics = workerMetrics(deps.registry ?? metricsRegistry());
+  }
+
+  get currentState(): WorkerState {
+    return this.state;
+  }
+
+  /** Starts pulling tasks. Safe to call twice. Rejects when the streams cannot be bound. */
+  async start(): Promise<void> {
+    if (this.state !== 'idle') return;
+    this.state = 'running';
+    const consumer = await this.deps.bus.consumer({
+      stream: this.subjects.tasksStream,
+      durable: 'rollout',
+      ackWaitMs: this.opts.ackWaitMs,
+      maxDeliver: this.opts.maxDeliver,
+      maxAckPending: Math.max(this.opts.concurrency * 4, 64),
+    });
+    this.loop = this.pull(consumer);
+  }
+
+  private async pull(consumer: Consumer): Promise<void> {
+    this.stream = consumer.consume({ expiresMs: 5000, batch: 1 });
+    for await (const msg of this.stream) {
+      if (this.state !== 'running') {
+        msg.nak();
+        break;
+      }
+      const p = this.handle(msg).finally(() => this.inflight.delete(p));
+      this.inflight.add(p);
+      if (this.inflight.size >= this.opts.concurrency) await Promise.race(this.inflight);
+    }
+  }
+
+  private infoFor(domain: string): Promise<Map<string, TaskInfo>> {
+    let p = this.taskInfo.get(domain);
+    if (!p) {
+      p = this.deps.ports.sandbox.listTasks({ domain, split: '' }).then((r) => new Map(r.tasks.map((t) => [t.id, { scenario: t.scenario, taskJson: t.taskJson }])));
+      p.catch(() => this.taskInfo.delete(domain));
+      this.taskInfo.set(domain, p);
+    }
+    return p;
+  }
+
+  private async handle(msg: BusMessage): Promise<void> {
+    let task: RolloutTask;
+    try {
+      task = fromBinary(RolloutTaskSchema, msg.data);
+    } catch (e) {
+      this.metrics.outcomes.inc({ outcome: 'term_malformed' });
+      msg.term(`malformed RolloutTask: ${(e as Error).message}`);
+      this.deps.logger.warn({ seq: msg.seq }, 'terminated a malformed task message');
+      return;
+    }
+    const problem = taskProblem(task);
+    if (problem) {
+      this.metrics.outcomes.inc({ outcome: 'term_malformed' });
+      msg.term(`invalid RolloutTask: ${problem}`);
+      this.deps.logger.warn({ seq: msg.seq, problem }, 'terminated an invalid task');
+      return;
+    }
+    this.inflightMsgs.add(msg);
+    this.metrics.inflight.inc();
+    const heartbeat = setInterval(() => msg.working(), Math.max(50, this.opts.ackWaitMs / 3));
+    const started = performance.now();
+    try {
+      let info: TaskInfo | undefined;
+      try {
+        info = (await this.infoFor(task.domain)).get(task.taskId);
+      } catch (e) {
+        throw new TransientEpisodeError(ParleyError.from(e));
+      }
+      const traj = info
+        ? await runEpisode(this.deps.ports, task, info, { ...this.opts.episode, worker: this.opts.name }, msg.deliveryCount)
+        : {
+            id: `${task.run}/${task.taskId}/${task.groupId}/${task.sampleIndex}`,
+            task,
+            termination: Termination.ERROR,
+            terminationDetail: `error:task:not_found: no task '${task.taskId}' in domain '${task.domain}'`,
+            worker: this.opts.name,
+          };
+      if (this.crashed) return; // a crashed worker neither publishes nor ends the message
+      const bytes = toBinary(TrajectorySchema, create(TrajectorySchema, traj));
+      await this.deps.bus.publish(this.subjects.trajectories, bytes, { msgId: traj.id! });
+      msg.ack();
+      this.metrics.outcomes.inc({ outcome: 'published' });
+      this.metrics.terminations.inc({ termination: Termination[traj.termination ?? 0] ?? 'UNKNOWN' });
+      this.metrics.reward.observe(traj.reward ?? 0);
+      this.metrics.tokens.inc({ kind: 'all' }, traj.tokenIds?.length ?? 0);
+      this.metrics.tokens.inc({ kind: 'sampled' }, (traj.lossMask ?? []).reduce((a: number, b: number) => a + b, 0));
+      this.metrics.seconds.observe((performance.now() - started) / 1000);
+    } catch (e) {
+      if (this.crashed) return;
+      const delay = backoffDelay(msg.deliveryCount, 500, 30_000);
+      if (e instanceof TransientEpisodeError) {
+        this.metrics.outcomes.inc({ outcome: 'nak_transient' });
+        this.deps.logger.warn({ seq: msg.seq, err: e.cause.message, delay }, 'transient failure; task handed back');
+      } else {
+        this.metrics.outcomes.inc({ outcome: 'nak_error' });
+        this.deps.logger.error({ seq: msg.seq, err: e }, 'episode failed; task handed back');
+      }
+      msg.nak(delay);
+    } finally {
+      clearInterval(heartbeat);
+      this.inflightMsgs.delete(msg);
+      this.metrics.inflight.dec();
+    }
+  }
+
+  /**
+   * Simulates a crash (for in-process benchmarks): stops at once; in-flight episodes are abandoned without
+   * publishing or ending their messages, which the bus redelivers after the ack wait.
+   */
+  crash(): void {
+    this.crashed = true;
+    this.state = 'stopped';
+    this.stream?.stop();
+  }
+
+  /**
+   * Drains: stops pulling, waits up to drainTimeoutMs for in-flight episodes, naks the rest for prompt
+   * redelivery elsewhere. Safe to call twice.
+   */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped' || this.state === 'draining') return this.loop;
+    if (this.state === 'idle') {
+      this.state = 'stopped';
+      return;
+    }
+    this.state = 'draining';
+    this.stream?.stop();
+    const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), this.opts.drainTimeoutMs).unref());
+    const done = Promise.all([...this.inflight]).then(() => 'done' as const);
+    if ((await Promise.race([done, timeout])) === 'timeout') {
+      for (const m of this.inflightMsgs) m.nak();
+      this.deps.logger.warn({ left: this.inflightMsgs.size }, 'drain timed out; unfinished tasks handed back');
+    }
+    await this.loop?.catch(() => undefined);
+    this.state = 'stopped';
+  }
+}
+
+export const DEFAULT_WORKER_OPTIONS: Omit<RolloutWorkerOptions, 'run' | 'name'> = {
+  concurrency: 8,
+  ackWaitMs: 30_000,
+  maxDeliver: 5,
+  drainTimeoutMs: 30_000,
+  episode: DEFAULT_EPISODE_OPTIONS,
+};
