@@ -51,3 +51,28 @@ export function registerBenchCommands(program: Command): void {
       process.stdout.write(JSON.stringify(report, null, 2) + '\n');
     });
 }
+
+export function registerRolloutServe(serve: Command): void {
+  serve
+    .command('rollout')
+    .description('Run a rollout worker: pulls tasks from the run\'s JetStream queue, publishes trajectories')
+    .requiredOption('--run <name>', 'run name')
+    .requiredOption('--nats <url>', 'NATS server URL')
+    .option('--name <name>', 'worker name')
+    .option('--concurrency <n>', 'episodes in flight')
+    .option('--ack-wait-ms <n>', 'task ack wait in ms')
+    .option('--sandbox <where>', "'nats' or a gRPC host:port")
+    .option('--usersim <where>', "'nats' or a gRPC host:port")
+    .option('--policy <where>', "'nats', a gRPC host:port, or 'simulated' (test double)")
+    .option('--simulated-tasks <file>', 'tasks whose gold actions the simulated policy performs')
+    .option('--metrics-port <n>', 'Prometheus /metrics port (-1 = off)')
+    .action(async (opts: Record<string, string | undefined>) => {
+      const { serveRolloutWorker } = await import('../rollout/serve.js');
+      const { onShutdown } = await import('../core/lifecycle.js');
+      const { createLogger } = await import('../core/logger.js');
+      const logger = createLogger('rollout');
+      const running = await serveRolloutWorker(opts, logger);
+      process.stderr.write(`rollout worker ${running.worker.currentState} for run ${opts.run}; Ctrl-C drains and stops\n`);
+      onShutdown(logger, [() => running.close()]);
+    });
+}

@@ -3,7 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { ParleyError } from '../core/errors.js';
 import { CliError } from './errors.js';
-import { registerBenchCommands } from './bench-commands.js';
+import { registerBenchCommands, registerRolloutServe } from './bench-commands.js';
 import { registerSandboxCommands } from './sandbox-commands.js';
 
 const program = new Command('parley')
@@ -13,6 +13,7 @@ const program = new Command('parley')
 const serve = program.command('serve').description('Serve one Parley service over gRPC');
 registerSandboxCommands(program, serve);
 registerBenchCommands(program);
+registerRolloutServe(serve);
 
 try {
   await program.parseAsync(process.argv);
