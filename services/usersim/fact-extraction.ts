@@ -12,6 +12,8 @@ export interface Fact {
   all: boolean;
   /** How the user says it; `{value}` is replaced. */
   phrase: string;
+  /** How the user says several values at once (facts with `all`). */
+  pluralPhrase?: string;
 }
 
 /** Something the scenario says the user does not know. */
@@ -23,6 +25,7 @@ export interface UnknownItem {
 interface Kind {
   keywords: string[];
   phrase: string;
+  pluralPhrase?: string;
   all?: boolean;
   /** Labels in "your <label> is …" that mean this kind. */
   labels: string[];
@@ -53,12 +56,14 @@ export const FACT_KINDS: Record<string, Kind> = {
   'order id': {
     keywords: ['order id', 'order ids', 'order number', 'order numbers', 'order #', 'which order', 'which orders'],
     phrase: 'The order id is {value}',
+    pluralPhrase: 'The order ids are {value}',
     all: true,
     labels: ['order id', 'order number'],
   },
   'reservation id': {
     keywords: ['reservation', 'reservation id', 'reservation number', 'confirmation number', 'confirmation code', 'booking reference', 'booking code', 'booking number', 'booking id'],
     phrase: 'The reservation number is {value}',
+    pluralPhrase: 'The reservation numbers are {value}',
     all: true,
     labels: ['reservation', 'reservation id', 'reservation number', 'confirmation number', 'confirmation code', 'booking reference'],
   },
@@ -85,9 +90,26 @@ function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
+/** Where `phrase` occurs in the normalized `text` as whole words: [start, end) spans. */
+function phraseSpans(text: string, phrase: string): Array<[number, number]> {
+  const p = normalize(phrase);
+  const re = new RegExp(`(?<![a-z0-9_])${escapeRe(p)}(?![a-z0-9_])`, 'g');
+  return [...text.matchAll(re)].map((m) => [m.index, m.index + p.length]);
+}
+
 /** True when `phrase` occurs in the normalized `text` as whole words. */
 export function hasPhrase(text: string, phrase: string): boolean {
-  return new RegExp(`(?:^|[^a-z0-9_])${escapeRe(normalize(phrase))}(?=$|[^a-z0-9_])`).test(text);
+  return phraseSpans(text, phrase).length > 0;
+}
+
+/**
+ * The items whose keywords occur in the normalized `text`, where a keyword found only inside a longer
+ * keyword of another item does not count ("address" in "email address" means the email). Never throws.
+ */
+export function matchKeywords<T extends { keywords: string[] }>(text: string, items: readonly T[]): T[] {
+  const hits = items.flatMap((item, i) => item.keywords.flatMap((k) => phraseSpans(text, k).map(([a, b]) => ({ i, a, b }))));
+  const kept = hits.filter((h) => !hits.some((o) => o.i !== h.i && o.a <= h.a && o.b >= h.b && o.b - o.a > h.b - h.a));
+  return [...new Set(kept.map((h) => h.i))].sort((x, y) => x - y).map((i) => items[i]!);
 }
 
 /** Splits text into sentences at blank lines, line breaks and sentence ends (rough: "e.g." splits too). */
@@ -95,8 +117,8 @@ export function splitSentences(text: string): string[] {
   return text
     .split(/\n+/)
     .flatMap((para) => para.split(/(?<=[.!?])\s+(?=["'(#A-Z0-9])/))
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
+    .map((s) => s.trim().replace(/^[^\p{L}\p{N}#"'(]+/u, ''))
+    .filter((s) => /[\p{L}\p{N}]/u.test(s));
 }
 
 const OBJECT_BEFORE = /\b(to|for|with|at|from|about|by|than|of|on|tell|told|give|gave|help|helps|ask|asked|let|send|sent|call|contact|show|remind|allow|allows|charge|refund|email|offer|offered|assure|assured|promise|promised)\s+$/i;
@@ -140,6 +162,7 @@ class FactBag {
         values: [],
         all: kind?.all ?? false,
         phrase: kind ? kind.phrase : `My ${key} is {value}`,
+        pluralPhrase: kind?.pluralPhrase,
       };
       this.facts.set(key, fact);
     }
@@ -156,14 +179,16 @@ class FactBag {
 }
 
 const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g;
-const LABELLED = /\b(?:[Yy]our|[Yy]ou|[Tt]he)\s+([a-z][a-z' _-]{0,40}?)\s+(?:is|are)\s*:?\s*(.+?)(?=,?\s+(?:and|but)\s+(?:your|you)\b|[,;]\s*(?:your|you)\b|\.(?:\s|$)|\n|$)/g;
+const LABELLED = /\b(?:[Yy]our|[Yy]ou|[Tt]he)\s+(?!(?:are|were|have|had|do|did|can|will|would)\b)([a-z][a-zA-Z' _-]{0,40}?)\s+(?:is|are)\s*:?\s*(.+?)(?=,?\s+(?:and|but)\s+(?:your|you)\b|\s+(?:for|because|which|that|since|so|but)\s|[,;]\s*(?:your|you)\b|\.(?:\s|$)|\n|$)/g;
 const LINE_LABEL = /^([A-Za-z][A-Za-z' ]{0,40}):[ \t]*(\S.*)$/gm;
 const NAME = /\b(?:[Yy]ou are|[Yy]ou(?:'|’)re|[Cc]alled|[Nn]amed)\s+(?:an? [a-z ]+? (?:called|named)\s+)?([A-Z][a-z]+(?:\s+[A-Z][a-z]+)*)/;
-const USER_ID = /\b[a-z]+(?:_[a-z]+)*_\d+\b/g;
+// τ²-style user ids (first_last_1234) and mock's user_1; not task_1 or notif_1.
+const USER_ID = /\b(?:user_[a-z0-9_]+|[a-z]+_[a-z]+_\d{3,})\b/g;
 const ZIP_LABELLED = /\bzip\s*code\s*(?:is\s*)?:?\s*(\d{5})\b/gi;
 const FIVE_DIGITS = /(?<![\w.@-])\d{5}(?![\w@-])/g;
 const ORDER_ID = /#W\d+/g;
-const BOOKING_CODE = /\b(?=[A-Z0-9]*\d)(?=[A-Z0-9]*[A-Z])[A-Z0-9]{6}\b/g;
+// Six upper-case letters/digits near "reservation", except flight numbers like HAT045.
+const BOOKING_CODE = /\b(?![A-Z]{3}\d{3}\b)(?=[A-Z0-9]*[A-Z])[A-Z0-9]{6}\b/g;
 const ADDRESS = /\b\d{1,6}\s+(?:[A-Z][A-Za-z]*\s+)+(?:Drive|Dr|Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Boulevard|Blvd|Way|Court|Ct|Place|Pl|Terrace|Circle|Parkway)\b[^.\n]*/;
 const PAYMENT = /\b(paypal|gift card|credit card(?: ending in \d{4})?|debit card|apple pay|original payment method)\b/i;
 
@@ -176,12 +201,14 @@ export function extractFacts(known: string, context = ''): Fact[] {
   const bag = new FactBag();
   for (const m of known.matchAll(LABELLED)) {
     const label = normalize(m[1]!);
+    if (/\b(and|your|you)\b/.test(label)) continue;
     const key = LABEL_TO_KIND.get(label) ?? label;
     if (key === 'email') for (const e of m[2]!.match(EMAIL) ?? []) bag.add('email', e);
     else if (key !== 'payment method' || PAYMENT.test(m[2]!)) bag.add(key, m[2]!);
   }
   for (const m of known.matchAll(LINE_LABEL)) {
     const label = normalize(m[1]!);
+    if (/^(you|your|the)\b|\b(is|are)$/.test(label)) continue; // "Your user id is: x" is handled above
     bag.add(LABEL_TO_KIND.get(label) ?? label, m[2]!);
   }
   if (!bag.has('name')) {
@@ -200,7 +227,7 @@ export function extractFacts(known: string, context = ''): Fact[] {
   const all = `${known}\n${context}`;
   for (const id of all.match(ORDER_ID) ?? []) bag.add('order id', id);
   for (const sentence of splitSentences(all)) {
-    if (!/\b(reservation|confirmation|booking)\b/i.test(sentence)) continue;
+    if (!/\b(reservations?|confirmations?|bookings?)\b/i.test(sentence)) continue;
     for (const code of sentence.match(BOOKING_CODE) ?? []) bag.add('reservation id', code);
   }
   const payment = PAYMENT.exec(all);
@@ -214,10 +241,8 @@ export function extractFacts(known: string, context = ''): Fact[] {
  */
 export function extractUnknown(text: string): UnknownItem[] {
   const t = normalize(text);
-  const out: UnknownItem[] = [];
-  for (const [key, kind] of Object.entries(FACT_KINDS)) {
-    if (kind.keywords.some((k) => hasPhrase(t, k))) out.push({ key, keywords: kind.keywords });
-  }
+  const kinds = Object.entries(FACT_KINDS).map(([key, kind]) => ({ key, keywords: kind.keywords }));
+  const out: UnknownItem[] = matchKeywords(t, kinds);
   for (const m of t.matchAll(/\b(?:remember|know|have)\s+(?:your|the)\s+([a-z][a-z ]{1,30}?)(?=[.,;]|$| and | or )/g)) {
     const label = m[1]!.trim();
     const kind = LABEL_TO_KIND.get(label);

@@ -78,6 +78,57 @@ export function renderV1SystemPrompt(instruction: string): string {
   ].join('\n');
 }
 
+const HEADINGS: Record<string, keyof StructuredInstructions> = {
+  'Domain:': 'domain',
+  'Reason for call:': 'reason_for_call',
+  'Known info:': 'known_info',
+  'Unknown info:': 'unknown_info',
+  'Task instructions:': 'task_instructions',
+};
+
+/**
+ * Reads a rendered scenario (the output of renderUserScenario) back into a UserScenario, for callers
+ * that send only the `scenario` text. Text without the structured headings becomes plain-string
+ * instructions. Best effort, never throws.
+ */
+export function parseRenderedScenario(text: string): UserScenario {
+  const lines = text.split('\n');
+  const persona: string[] = [];
+  const fields: Partial<Record<keyof StructuredInstructions, string[]>> = {};
+  let current: string[] | undefined;
+  let section: 'none' | 'persona' | 'instructions' = 'none';
+  for (const line of lines) {
+    if (line === 'Persona:') section = 'persona';
+    else if (line === 'Instructions:') section = 'instructions';
+    else if (section === 'persona') persona.push(line.replace(/^\t/, ''));
+    else {
+      const inner = section === 'instructions' ? line.replace(/^\t/, '') : line;
+      const heading = Object.keys(HEADINGS).find((h) => inner.startsWith(h));
+      if (heading) {
+        current = fields[HEADINGS[heading]!] = [];
+        const rest = inner.slice(heading.length).trim();
+        if (rest) current.push(rest);
+      } else if (current) current.push(inner.replace(/^\t/, ''));
+    }
+  }
+  const join = (k: keyof StructuredInstructions) => fields[k]?.join('\n');
+  const personaText = persona.length ? persona.join('\n') : null;
+  if (fields.reason_for_call === undefined) {
+    const body = section === 'instructions' ? text.slice(text.indexOf('Instructions:\n') + 14).replace(/^\t/gm, '') : text;
+    return { persona: personaText, instructions: body };
+  }
+  return {
+    persona: personaText,
+    instructions: {
+      domain: join('domain') ?? '',
+      reason_for_call: join('reason_for_call') ?? '',
+      known_info: join('known_info') ?? null,
+      unknown_info: join('unknown_info') ?? null,
+      task_instructions: join('task_instructions') ?? '',
+    },
+  };
+}
+
 /** Which system prompt the LLM user receives. */
 export type PromptStyle = 'tau2' | 'tau-bench-v1';
 
