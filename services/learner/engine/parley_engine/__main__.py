@@ -1,5 +1,5 @@
 """Command line: `python3 -m parley_engine serve --port N [--host 127.0.0.1]`. Exits 2 when PyTorch or
-grpcio is missing, 0 after a graceful SIGTERM/SIGINT."""
+grpcio is missing, 1 when the port cannot be bound, 0 after a graceful SIGTERM/SIGINT."""
 
 import argparse
 import json
@@ -56,7 +56,11 @@ def main(argv=None) -> int:
 
     from .server import start, stop
 
-    server, port, health = start(args.host, args.port)
+    try:
+        server, port, health = start(args.host, args.port)
+    except RuntimeError as e:  # grpcio reports a port in use this way
+        print(f"cannot listen on {args.host}:{args.port}: {e}", file=sys.stderr)
+        return 1
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())

@@ -1,6 +1,5 @@
-"""Versioned, atomic weight checkpoints: <base>/v<version> holds the trainable weights (safetensors when
-importable, else torch.save), optimizer state and engine.json. Written to a hidden temporary folder
-and renamed, so a reader never sees a half-written version."""
+"""Versioned, atomic checkpoints: <base>/v<version> holds weights and optimizer tensors (safetensors, else
+torch.save) plus engine.json, written to a hidden temporary folder and renamed into place."""
 
 import json
 import os
@@ -8,7 +7,7 @@ import re
 import shutil
 import uuid
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 
@@ -16,7 +15,6 @@ from .errors import already_exists, invalid, not_found
 
 FORMAT = "parley-engine-checkpoint/1"
 META = "engine.json"
-OPTIMIZER = "optimizer.pt"
 _VERSION_DIR = re.compile(r"^v(\d+)$")
 
 try:
@@ -55,23 +53,21 @@ def save(base: str, version: int, weights: Dict[str, torch.Tensor], optimizer: O
     tmp = os.path.join(base, f".v{version:08d}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     os.makedirs(tmp)
     try:
-        tensors = {k: v.detach().to("cpu").contiguous() for k, v in weights.items()}
-        if _st_save is not None:
-            weights_file = "model.safetensors"
-            _st_save(tensors, os.path.join(tmp, weights_file))
-        else:
-            weights_file = "model.pt"
-            torch.save(tensors, os.path.join(tmp, weights_file))
+        doc = dict(meta, format=FORMAT, version=version, weights=_write_tensors(tmp, "model", weights))
         if optimizer is not None:
-            torch.save(optimizer, os.path.join(tmp, OPTIMIZER))
+            tensors, doc["optimizer_state"] = _split_optimizer(optimizer)
+            doc["optimizer"] = _write_tensors(tmp, "optimizer", tensors)
         if export is not None:
             export(os.path.join(tmp, "export"))
-        doc = dict(meta, format=FORMAT, version=version, weights=weights_file,
-                   optimizer=OPTIMIZER if optimizer is not None else None)
         with open(os.path.join(tmp, META), "w") as f:
             json.dump(doc, f, indent=2, sort_keys=True)
         _fsync_tree(tmp)
-        os.rename(tmp, final)
+        try:
+            os.rename(tmp, final)
+        except OSError as e:
+            if os.path.exists(final):  # another writer got there first
+                raise already_exists(f"{final} already exists; checkpoint versions are immutable") from e
+            raise
         _fsync_dir(base)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -103,18 +99,58 @@ def load(path: str, device: torch.device) -> Loaded:
         doc = json.load(f)
     if doc.get("format") != FORMAT:
         raise invalid(f"{folder}/{META} has format {doc.get('format')!r}; this engine reads {FORMAT}")
-    weights_path = os.path.join(folder, doc["weights"])
-    if doc["weights"].endswith(".safetensors"):
-        if _st_load is None:
-            raise invalid(f"{weights_path} is safetensors, but the safetensors package is not installed")
-        weights = _st_load(weights_path, device=str(device))
-    else:
-        weights = torch.load(weights_path, map_location=device, weights_only=True)
+    weights = _read_tensors(folder, doc["weights"], device)
     optimizer = None
     if doc.get("optimizer"):
-        optimizer = torch.load(os.path.join(folder, doc["optimizer"]), map_location=device, weights_only=True)
+        # On the CPU: load_state_dict moves moments to their parameters but keeps "step" where it is,
+        # and torch 2.x's AdamW wants that on the CPU unless capturable.
+        tensors = _read_tensors(folder, doc["optimizer"], torch.device("cpu"))
+        optimizer = _join_optimizer(tensors, doc["optimizer_state"])
     return Loaded(version=int(doc["version"]), step=int(doc.get("step", 0)), model=doc.get("model", ""),
                   config=doc.get("config", {}), weights=weights, optimizer=optimizer)
+
+
+def _write_tensors(folder: str, stem: str, tensors: Dict[str, torch.Tensor]) -> str:
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    if _st_save is not None:
+        name = f"{stem}.safetensors"
+        _st_save(tensors, os.path.join(folder, name))
+    else:
+        name = f"{stem}.pt"
+        torch.save(tensors, os.path.join(folder, name))
+    return name
+
+
+def _read_tensors(folder: str, name: str, device: torch.device) -> Dict[str, torch.Tensor]:
+    path = os.path.join(folder, name)
+    if name.endswith(".safetensors"):
+        if _st_load is None:
+            raise invalid(f"{path} is safetensors, but the safetensors package is not installed")
+        return _st_load(path, device=str(device))
+    return torch.load(path, map_location=device, weights_only=True)
+
+
+def _split_optimizer(state_dict: Dict[str, Any]) -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
+    """An optimizer state dict -> (flat tensors "state.<param>.<key>", the JSON-able rest)."""
+    tensors: Dict[str, torch.Tensor] = {}
+    plain: Dict[str, Dict[str, Any]] = {}
+    for param, entries in state_dict["state"].items():
+        for key, value in entries.items():
+            if torch.is_tensor(value):
+                tensors[f"state.{param}.{key}"] = value
+            else:
+                plain.setdefault(str(param), {})[key] = value
+    return tensors, {"param_groups": state_dict["param_groups"], "state": plain}
+
+
+def _join_optimizer(tensors: Dict[str, torch.Tensor], rest: Dict[str, Any]) -> Dict[str, Any]:
+    state: Dict[int, Dict[str, Any]] = {}
+    for param, entries in rest["state"].items():
+        state.setdefault(int(param), {}).update(entries)
+    for name, tensor in tensors.items():
+        _, param, key = name.split(".", 2)
+        state.setdefault(int(param), {})[key] = tensor
+    return {"state": state, "param_groups": rest["param_groups"]}
 
 
 def folder_bytes(folder: str) -> int:

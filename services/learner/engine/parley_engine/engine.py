@@ -1,6 +1,5 @@
-"""The trainer engine's state and operations (model, frozen reference, optimizer, step), taking the
-parley.v1 request messages; transport-free so tests drive it directly. Not thread-safe: the server
-serialises calls."""
+"""The engine's state and operations (model, frozen reference, optimizer, step) over parley.v1 request
+messages; transport-free so tests drive it directly. Not thread-safe: the server serialises calls."""
 
 import copy
 import math
@@ -11,7 +10,7 @@ import torch
 
 from . import batching, checkpoint
 from .config import EngineConfig, parse_config
-from .errors import invalid, precondition
+from .errors import aborted, invalid, precondition
 from .hf_model import export_pretrained, load_hf
 from .losses import LossSettings, aggregate, ppo_loss, sft_loss, token_entropy, token_logprobs
 from .model import TinyTransformer
@@ -31,6 +30,7 @@ class Engine:
         self.optimizer: Optional[torch.optim.Optimizer] = None
         self.step = 0
         self.pending_micro_batches = 0  # ForwardBackward calls since the last OptimStep
+        self.step_dropped = False  # a ForwardBackward failed mid-way since the last OptimStep
         self.generator = torch.Generator()
 
     # --- Init -----------------------------------------------------------------------------------
@@ -44,8 +44,7 @@ class Engine:
         seed = cfg.seed if config_has_seed else req.seed
         model = req.model or "builtin"
         device = _pick_device(cfg.device)
-        if device.type == "cpu" and cfg.num_threads > 0:
-            torch.set_num_threads(cfg.num_threads)
+        _apply_threads(cfg, device)
         torch.manual_seed(seed)
         if model == "builtin":
             policy = TinyTransformer(cfg).to(device)
@@ -56,7 +55,7 @@ class Engine:
         self.cfg, self.model_name, self.device = cfg, model, device
         self.policy, self.reference = policy, reference
         self.optimizer = build_optimizer(policy.parameters(), cfg)
-        self.step, self.pending_micro_batches = 0, 0
+        self.step, self.pending_micro_batches, self.step_dropped = 0, 0, False
         self.generator = torch.Generator(device=device).manual_seed(seed)
         return {"parameters": sum(p.numel() for p in policy.parameters()), "device": device.type,
                 "vocab_size": policy.vocab_size}
@@ -64,6 +63,7 @@ class Engine:
     def _require_init(self) -> None:
         if self.policy is None:
             raise precondition("the engine is not initialised; call Init first")
+        _apply_threads(self.cfg, self.device)
 
     @property
     def max_len(self) -> Optional[int]:
@@ -77,7 +77,8 @@ class Engine:
     def forward_backward(self, req) -> Dict[str, float]:
         """Accumulates gradients of loss * loss_scale for one micro-batch.
         Raises EngineError: FAILED_PRECONDITION before Init, INVALID_ARGUMENT for bad input (state
-        untouched). Any later failure discards this step's accumulated gradients."""
+        untouched). A later failure drops this step's accumulated gradients and the next OptimStep
+        answers ABORTED, so the caller redoes the whole step."""
         self._require_init()
         s = LossSettings.from_proto(req.loss)
         if not (math.isfinite(req.loss_scale) and req.loss_scale >= 0):
@@ -88,7 +89,7 @@ class Engine:
             metrics = self._forward_backward(req, s)
         except BaseException:
             self.optimizer.zero_grad(set_to_none=True)
-            self.pending_micro_batches = 0
+            self.pending_micro_batches, self.step_dropped = 0, True
             raise
         elapsed = time.perf_counter() - started
         metrics["tokens_per_s"] = metrics["tokens"] / max(elapsed, 1e-9)
@@ -112,8 +113,9 @@ class Engine:
             loss, metrics = ppo_loss(logp, b.old_logprobs[:, 1:], b.behaviour_logprobs[:, 1:],
                                      b.advantages[:, 1:], mask, b.off_policy, s, ref_logp, entropy)
             with torch.no_grad():
-                ent = entropy if entropy is not None else token_entropy(logits)
-                metrics["entropy"] = aggregate(ent, mask, "token_mean")
+                if entropy is None:  # metric only: one sequence at a time bounds the extra memory
+                    entropy = torch.cat([token_entropy(logits[i:i + 1]) for i in range(logits.shape[0])])
+                metrics["entropy"] = aggregate(entropy, mask, "token_mean")
         (loss * (req.loss_scale or 1.0)).backward()
         self.pending_micro_batches += 1
         out = {k: float(v) for k, v in metrics.items()}
@@ -123,17 +125,21 @@ class Engine:
     # --- OptimStep ------------------------------------------------------------------------------
     def optim_step(self, req) -> Tuple[int, Dict[str, float]]:
         """Applies the accumulated gradients (clipped to max_grad_norm when > 0) and zeroes them; a
-        non-finite gradient norm skips the update. Raises EngineError(FAILED_PRECONDITION) before
-        Init or when no ForwardBackward ran since the last step."""
+        non-finite gradient norm skips the update. Raises EngineError: FAILED_PRECONDITION before
+        Init or when no ForwardBackward ran since the last step, ABORTED (once) when one failed."""
         self._require_init()
-        if req.learning_rate < 0 or req.max_grad_norm < 0:
+        if not all(math.isfinite(v) and v >= 0 for v in (req.learning_rate, req.max_grad_norm)):
             raise invalid("learning_rate and max_grad_norm must be >= 0 (0 means the default / no clipping)")
+        if self.step_dropped:
+            self.optimizer.zero_grad(set_to_none=True)
+            self.pending_micro_batches, self.step_dropped = 0, False
+            raise aborted("a ForwardBackward of this step failed and its gradients were dropped; redo the step")
         if self.pending_micro_batches == 0:
             raise precondition("no gradients to apply; call ForwardBackward before OptimStep")
         params = [p for p in self.policy.parameters() if p.requires_grad]
         grad_norm = grad_norm_and_clip(params, req.max_grad_norm)
         lr = lr_at(self.step, req.learning_rate if req.learning_rate > 0 else self.cfg.lr, self.cfg)
-        skipped = not torch.isfinite(torch.tensor(grad_norm))
+        skipped = not math.isfinite(grad_norm)
         if not skipped:
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
@@ -158,6 +164,9 @@ class Engine:
         for start in range(0, len(req.sequences), size):
             chunk = req.sequences[start:start + size]
             b = batching.collate(chunk, self.device, training=False)
+            if b.input_ids.shape[1] == 1:  # only single tokens: nothing to predict
+                out.extend([0.0] for _ in chunk)
+                continue
             logp = token_logprobs(self._logits(module, b.input_ids), b.input_ids[:, 1:]).cpu()
             out.extend([0.0] + logp[i, : n - 1].tolist() for i, n in enumerate(b.lengths))
         return out
@@ -181,7 +190,8 @@ class Engine:
             if n == 0:
                 raise invalid(f"prompts[{i}].token_ids is empty")
             if self.max_len is not None and n >= self.max_len:
-                raise invalid(f"prompts[{i}].token_ids has {n} tokens; prompts must be shorter than max_len {self.max_len}")
+                raise invalid(f"prompts[{i}].token_ids has {n} tokens; prompts must be shorter than "
+                              f"max_len {self.max_len}")
             if max(prompt.token_ids) >= vocab:
                 raise invalid(f"prompts[{i}].token_ids contains {max(prompt.token_ids)}; token ids must be < {vocab}")
         for tok in req.stop_token_ids:
@@ -222,7 +232,8 @@ class Engine:
         trainable = {n: p for n, p in self.policy.named_parameters() if p.requires_grad}
         if set(ck.weights) != set(trainable):
             missing, extra = sorted(set(trainable) - set(ck.weights)), sorted(set(ck.weights) - set(trainable))
-            raise precondition(f"checkpoint weights do not match the model: missing {missing[:5]}, unexpected {extra[:5]}")
+            raise precondition(f"checkpoint weights do not match the model: missing {missing[:5]}, "
+                               f"unexpected {extra[:5]}")
         for name, tensor in ck.weights.items():
             if tensor.shape != trainable[name].shape:
                 raise precondition(f"checkpoint weight {name} has shape {list(tensor.shape)}, "
@@ -233,8 +244,15 @@ class Engine:
             for name, tensor in ck.weights.items():
                 trainable[name].copy_(tensor)
         self.optimizer.zero_grad(set_to_none=True)
-        self.step, self.pending_micro_batches = ck.step, 0
+        self.step, self.pending_micro_batches, self.step_dropped = ck.step, 0, False
         return ck.version
+
+
+def _apply_threads(cfg: EngineConfig, device: torch.device) -> None:
+    # OpenMP keeps the thread count per OS thread, and gRPC runs calls on a pool of them: set it on
+    # the calling thread every time.
+    if device.type == "cpu" and cfg.num_threads > 0 and torch.get_num_threads() != cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
 
 
 def _pick_device(name: str) -> torch.device:

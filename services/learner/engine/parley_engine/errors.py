@@ -31,3 +31,7 @@ def not_found(message: str) -> EngineError:
 
 def already_exists(message: str) -> EngineError:
     return EngineError(grpc.StatusCode.ALREADY_EXISTS, message)
+
+
+def aborted(message: str) -> EngineError:
+    return EngineError(grpc.StatusCode.ABORTED, message)

@@ -30,8 +30,8 @@ class CausalSelfAttention(nn.Module):
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.proj = nn.Linear(d_model, d_model)
 
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor, cache: Optional[KVCache], layer: int) -> torch.Tensor:
-        """x: [B, T, D]; allowed: [B, 1, T, S] bool, which keys each query may attend to."""
+    def forward(self, x: torch.Tensor, bias: torch.Tensor, cache: Optional[KVCache], layer: int) -> torch.Tensor:
+        """x: [B, T, D]; bias: [B or 1, 1, T, S], 0 where a query may attend to a key, very negative elsewhere."""
         b, t, d = x.shape
         q, k, v = self.qkv(x).split(d, dim=-1)
         q, k, v = (z.view(b, t, self.heads, self.head_dim).transpose(1, 2) for z in (q, k, v))
@@ -41,10 +41,7 @@ class CausalSelfAttention(nn.Module):
             cache.values[layer][:, :, start:start + t] = v
             k = cache.keys[layer][:, :, :start + t]
             v = cache.values[layer][:, :, :start + t]
-        scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(self.head_dim))
-        # A finite floor rather than -inf: a padding query that may see nothing then gets a uniform
-        # (ignored) row instead of NaNs that would leak into the values other queries read.
-        scores = scores.masked_fill(~allowed, torch.finfo(scores.dtype).min)
+        scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(self.head_dim)) + bias
         y = torch.softmax(scores, dim=-1) @ v
         return self.proj(y.transpose(1, 2).reshape(b, t, d))
 
@@ -57,8 +54,8 @@ class Block(nn.Module):
         self.ln2 = nn.LayerNorm(d_model)
         self.mlp = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Linear(4 * d_model, d_model))
 
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor, cache: Optional[KVCache], layer: int) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x), allowed, cache, layer)
+    def forward(self, x: torch.Tensor, bias: torch.Tensor, cache: Optional[KVCache], layer: int) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), bias, cache, layer)
         return x + self.mlp(self.ln2(x))
 
 
@@ -98,8 +95,12 @@ class TinyTransformer(nn.Module):
         if key_valid is not None:
             allowed = allowed & key_valid[:, None, None, :]
         x = self.tok_emb(input_ids) + self.pos_emb(position_ids)
+        # A finite floor rather than -inf: a padding query that may see nothing then gets a uniform
+        # (ignored) row instead of NaNs that would leak into the values other queries read.
+        floor = torch.finfo(x.dtype).min
+        bias = torch.zeros(allowed.shape, dtype=x.dtype, device=device).masked_fill(~allowed, floor)
         for i, block in enumerate(self.blocks):
-            x = block(x, allowed, cache, i)
+            x = block(x, bias, cache, i)
         if cache is not None:
             cache.length += t
         return F.linear(self.ln_f(x), self.tok_emb.weight)

@@ -1,6 +1,5 @@
-"""Batched autoregressive sampling over left-padded prompts, with or without a KV cache. Returned
-log-probs are the model's own (temperature 1, no top-p), the same quantity ComputeLogprobs and the
-PPO ratio use, so on-policy behaviour log-probs match the learner's."""
+"""Batched sampling over left-padded prompts, with or without a KV cache. Log-probs are the model's own
+(temperature 1, no top-p), as ComputeLogprobs and the PPO ratio compute them."""
 
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Set

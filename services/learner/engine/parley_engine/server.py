@@ -130,13 +130,14 @@ def start(host: str = "127.0.0.1", port: int = 0, engine: Optional[Engine] = Non
     """Starts serving and returns (server, bound port, health). Raises RuntimeError when the
     address cannot be bound."""
     options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-               ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
+               ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+               ("grpc.so_reuseport", 0)]  # a port already in use must fail, not be shared
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), options=options)
     pb_grpc.add_TrainerServicer_to_server(TrainerService(engine), server)
     health = HealthService()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    bound = server.add_insecure_port(f"{host}:{port}")
-    if bound == 0:
+    bound = server.add_insecure_port(f"{host}:{port}")  # raises RuntimeError on failure (grpcio >= 1.49)
+    if bound == 0:  # older grpcio reports failure as port 0
         raise RuntimeError(f"cannot listen on {host}:{port}")
     server.start()
     return server, bound, health

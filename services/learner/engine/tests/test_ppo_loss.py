@@ -1,0 +1,206 @@
+"""The PPO loss against an independent, token-by-token computation: clip, dual clip, k3 KL, entropy,
+masks, both aggregations and truncated importance weights; then the same through ForwardBackward."""
+
+import math
+import random
+import unittest
+
+import support  # noqa: F401  (import path)
+import torch
+
+from parley_engine.losses import LossSettings, ppo_loss
+from support import new_engine, pb, sequence
+
+
+def expected_loss(seqs, s: LossSettings, entropy_coef_terms=True):
+    """seqs: [{"off": bool, "tokens": [dict(logp, old, beh, adv, mask, ref, ent)]}] -> loss, metrics."""
+    per_seq, total, count = [], 0.0, 0
+    clipped = weights = weight_n = 0
+    for seq in seqs:
+        seq_sum, seq_n = 0.0, 0
+        for t in seq["tokens"]:
+            if not t["mask"]:
+                continue
+            ratio = math.exp(t["logp"] - t["old"])
+            clipped_ratio = min(max(ratio, 1 - s.clip_low), 1 + s.clip_high)
+            a = t["adv"]
+            pg = max(-a * ratio, -a * clipped_ratio)
+            if -a * clipped_ratio > -a * ratio:
+                clipped += 1
+            if s.dual_clip > 0 and a < 0:
+                pg = min(pg, -a * s.dual_clip)
+            loss = pg
+            if s.kl_coef > 0:
+                d = t["ref"] - t["logp"]
+                loss += s.kl_coef * (math.exp(d) - d - 1)
+            if entropy_coef_terms and s.entropy_coef:
+                loss -= s.entropy_coef * t["ent"]
+            if seq["off"]:
+                w = min(math.exp(t["old"] - t["beh"]), s.is_cap)
+                loss *= w
+                weights += w
+                weight_n += 1
+            seq_sum += loss
+            seq_n += 1
+        total += seq_sum
+        count += seq_n
+        if seq_n:
+            per_seq.append(seq_sum / seq_n)
+    loss = total / count if s.aggregation == "token_mean" else sum(per_seq) / len(per_seq)
+    metrics = {"clip_frac": clipped / count}
+    if weight_n:
+        metrics["importance_weight_mean"] = weights / weight_n
+    return loss, metrics
+
+
+def tok(logp, old, adv, mask=1, beh=None, ref=-1.0, ent=1.0):
+    return dict(logp=logp, old=old, beh=old if beh is None else beh, adv=adv, mask=mask, ref=ref, ent=ent)
+
+
+# Hand-picked tokens: each exercises one branch.
+FIXED = [
+    {"off": False, "tokens": [
+        tok(math.log(1.5), 0.0, 1.0),             # ratio above 1+clip, A > 0: clipped
+        tok(math.log(0.5), 0.0, 1.0),             # ratio below 1-clip, A > 0: unclipped wins
+        tok(math.log(0.5), 0.0, -1.0),            # ratio below 1-clip, A < 0: clipped
+        tok(math.log(5.0), 0.0, -1.0),            # ratio 5, A < 0: dual clip caps at 3
+        tok(math.log(9.0), 0.0, 7.0, mask=0),     # masked: must not count
+    ]},
+    {"off": True, "tokens": [
+        tok(-1.0, -1.2, 0.5, beh=-1.2 - math.log(3.0)),   # importance weight 3, capped at 2
+        tok(-2.0, -1.5, -0.3, beh=-1.0, ref=-2.5),        # importance weight exp(-0.5)
+        tok(-0.7, -0.9, 2.0, beh=-0.8, ref=-0.1),
+    ]},
+    {"off": False, "tokens": [tok(-0.3, -0.35, 0.8, ref=-0.2, ent=2.0)]},  # short: padded
+]
+
+
+def as_tensors(seqs):
+    t = max(len(s["tokens"]) for s in seqs)
+    fields = ("logp", "old", "beh", "adv", "mask", "ref", "ent")
+    out = {f: torch.zeros(len(seqs), t) for f in fields}
+    for i, s in enumerate(seqs):
+        for j, token in enumerate(s["tokens"]):
+            for f in fields:
+                out[f][i, j] = float(token[f])
+    out["off"] = torch.tensor([s["off"] for s in seqs])
+    out["logp"].requires_grad_(True)
+    return out
+
+
+def settings(**overrides) -> LossSettings:
+    base = dict(kind="ppo", clip_low=0.2, clip_high=0.28, dual_clip=3.0, kl_coef=0.05, entropy_coef=0.01,
+                aggregation="token_mean", is_cap=2.0)
+    return LossSettings(**dict(base, **overrides))
+
+
+class PpoLossTest(unittest.TestCase):
+    def check(self, s: LossSettings):
+        x = as_tensors(FIXED)
+        loss, metrics = ppo_loss(x["logp"], x["old"], x["beh"], x["adv"], x["mask"], x["off"], s, x["ref"], x["ent"])
+        want, want_metrics = expected_loss(FIXED, s)
+        self.assertAlmostEqual(float(loss), want, places=5)
+        self.assertAlmostEqual(float(metrics["clip_frac"]), want_metrics["clip_frac"], places=6)
+        self.assertAlmostEqual(float(metrics["importance_weight_mean"]), want_metrics["importance_weight_mean"],
+                               places=5)
+        return x, loss
+
+    def test_token_mean(self):
+        self.check(settings())
+
+    def test_seq_mean(self):
+        self.check(settings(aggregation="seq_mean"))
+
+    def test_without_dual_clip_kl_or_entropy(self):
+        self.check(settings(dual_clip=0.0, kl_coef=0.0, entropy_coef=0.0))
+
+    def test_clipped_and_masked_tokens_get_no_policy_gradient(self):
+        x, loss = self.check(settings(kl_coef=0.0))
+        loss.backward()
+        grad = x["logp"].grad
+        self.assertEqual(float(grad[0, 0]), 0.0)  # clipped high
+        self.assertEqual(float(grad[0, 2]), 0.0)  # clipped low
+        self.assertEqual(float(grad[0, 3]), 0.0)  # dual-clipped
+        self.assertEqual(float(grad[0, 4]), 0.0)  # masked
+        self.assertNotEqual(float(grad[0, 1]), 0.0)  # unclipped
+
+    def test_loss_config_defaults_and_validation(self):
+        s = LossSettings.from_proto(pb.LossConfig())
+        self.assertEqual((s.kind, s.clip_low, s.clip_high, s.dual_clip, s.aggregation),
+                         ("ppo", 0.2, 0.2, 0.0, "token_mean"))
+        for bad in (pb.LossConfig(kind="dpo"), pb.LossConfig(aggregation="sum"), pb.LossConfig(dual_clip=0.5)):
+            with self.assertRaises(Exception) as ctx:
+                LossSettings.from_proto(bad)
+            self.assertEqual(ctx.exception.code.name, "INVALID_ARGUMENT")
+
+
+class ForwardBackwardLossTest(unittest.TestCase):
+    """ForwardBackward's loss, with log-probs from ComputeLogprobs, equals the independent value:
+    this checks the shift (token t from position t-1), token 0's mask, padding and the reference."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.engine = new_engine(seed=3)
+        rng = random.Random(5)
+        cls.ids = [[rng.randrange(16) for _ in range(n)] for n in (9, 5, 12)]
+        # Move the policy away from the reference so the KL term is not zero.
+        sft = pb.ForwardBackwardRequest(sequences=[sequence(ids) for ids in cls.ids], loss=pb.LossConfig(kind="sft"))
+        for _ in range(3):
+            cls.engine.forward_backward(sft)
+            cls.engine.optim_step(pb.OptimStepRequest(learning_rate=1e-2))
+
+    def batch(self):
+        rng = random.Random(11)
+        seqs = [sequence(ids) for ids in self.ids]
+        policy = self.engine.compute_logprobs(pb.ComputeLogprobsRequest(sequences=seqs))
+        ref = self.engine.compute_logprobs(pb.ComputeLogprobsRequest(sequences=seqs, reference=True))
+        rows, out = [], []
+        for i, ids in enumerate(self.ids):
+            n = len(ids)
+            off = i == 1
+            mask = [1] * n
+            mask[2] = 0
+            old = [lp + rng.uniform(-0.4, 0.4) for lp in policy[i]]
+            beh = [o + rng.uniform(-1.0, 1.0) for o in old] if off else list(old)
+            adv = [rng.uniform(-2, 2) for _ in range(n)]
+            out.append(pb.Sequence(token_ids=ids, loss_mask=mask, behaviour_logprobs=beh, old_logprobs=old,
+                                   advantages=adv, off_policy=off))
+            # Token 0 never counts, whatever its mask says.
+            tokens = [tok(policy[i][t], old[t], adv[t], mask=mask[t] if t else 0, beh=beh[t], ref=ref[i][t])
+                      for t in range(n)]
+            rows.append({"off": off, "tokens": tokens})
+        return out, rows
+
+    def test_loss_matches_independent_value(self):
+        seqs, rows = self.batch()
+        for aggregation in ("token_mean", "seq_mean"):
+            cfg = pb.LossConfig(kind="ppo", clip_low=0.2, clip_high=0.2, dual_clip=3, kl_coef=0.1,
+                                aggregation=aggregation, is_cap=1.5)
+            metrics = self.engine.forward_backward(pb.ForwardBackwardRequest(sequences=seqs, loss=cfg))
+            want, want_metrics = expected_loss(rows, LossSettings.from_proto(cfg), entropy_coef_terms=False)
+            self.assertAlmostEqual(metrics["loss"], want, places=4, msg=aggregation)
+            self.assertAlmostEqual(metrics["clip_frac"], want_metrics["clip_frac"], places=5)
+            self.assertAlmostEqual(metrics["importance_weight_mean"], want_metrics["importance_weight_mean"], places=4)
+            self.assertEqual(metrics["loss_tokens"], sum(len(r) - 2 for r in self.ids))
+            self.assertGreater(metrics["kl"], 0.0)
+        self.engine.optimizer.zero_grad(set_to_none=True)
+        self.engine.pending_micro_batches = 0
+
+    def test_loss_scale_scales_gradients(self):
+        seqs, _ = self.batch()
+        params = [p for p in self.engine.policy.parameters()]
+
+        def grads(scale):
+            self.engine.optimizer.zero_grad(set_to_none=True)
+            req = pb.ForwardBackwardRequest(sequences=seqs, loss=pb.LossConfig(), loss_scale=scale)
+            self.engine.forward_backward(req)
+            return torch.cat([p.grad.flatten() for p in params])
+
+        full, quarter = grads(1.0), grads(0.25)
+        self.assertTrue(torch.allclose(quarter, full * 0.25, atol=1e-7))
+        self.engine.optimizer.zero_grad(set_to_none=True)
+        self.engine.pending_micro_batches = 0
+
+
+if __name__ == "__main__":
+    unittest.main()
