@@ -29,11 +29,23 @@ try {
     if (!b.includes(f)) continue;
     if (readFileSync(join(fresh, f), 'utf8') !== readFileSync(join(GEN, f), 'utf8')) stale.push(`${f} differs`);
   }
+  // The engine's Python stubs (protoc + grpc_python_plugin from Debian's protobuf-compiler-grpc).
+  const pyFresh = join(tmp, 'py');
+  const pyGen = 'services/learner/engine/parley_engine/gen';
+  try {
+    execFileSync('sh', ['services/learner/engine/generate.sh', pyFresh], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const pa = listFiles(pyFresh).map((f) => relative(pyFresh, f)).filter((f) => !f.includes('__pycache__')).sort();
+    const pb = listFiles(pyGen).map((f) => relative(pyGen, f)).filter((f) => !f.includes('__pycache__')).sort();
+    if (pa.join('\n') !== pb.join('\n')) stale.push(`${pyGen}: file lists differ`);
+    for (const f of pa) if (pb.includes(f) && readFileSync(join(pyFresh, f), 'utf8') !== readFileSync(join(pyGen, f), 'utf8')) stale.push(`${pyGen}/${f} differs`);
+  } catch (e) {
+    stale.push(`cannot regenerate the Python stubs (${e.message}); install protobuf-compiler protobuf-compiler-grpc`);
+  }
   if (stale.length) {
     console.error(`generated code in ${GEN} is stale; run \`npm run generate\` and commit:\n  ${stale.join('\n  ')}`);
     process.exit(1);
   }
-  console.log(`generated code in ${GEN} is up to date (${a.length} files)`);
+  console.log(`generated code in ${GEN} and the engine's Python stubs is up to date (${a.length} TS files)`);
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }

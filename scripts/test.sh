@@ -4,13 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(nats-server python3-torch python3-grpcio python3-protobuf libopenblas0-pthread prometheus)
+APT_PACKAGES=(nats-server python3-torch python3-grpcio python3-protobuf libopenblas0-pthread protobuf-compiler protobuf-compiler-grpc prometheus)
 PYTHON=${PARLEY_PYTHON:-/usr/bin/python3}
 
 missing=()
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
 "$PYTHON" -c 'import torch, grpc, google.protobuf' >/dev/null 2>&1 || missing+=(python3-torch python3-grpcio python3-protobuf libopenblas0-pthread)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+command -v protoc >/dev/null 2>&1 && [ -x /usr/bin/grpc_python_plugin ] || missing+=(protobuf-compiler protobuf-compiler-grpc)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing system packages: ${APT_PACKAGES[*]}"

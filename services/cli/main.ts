@@ -5,6 +5,7 @@ import { ParleyError } from '../core/errors.js';
 import { CliError } from './errors.js';
 import { registerBenchCommands, registerRolloutServe } from './bench-commands.js';
 import { registerSandboxCommands } from './sandbox-commands.js';
+import { usersimCommand } from '../usersim/cli.js';
 
 const program = new Command('parley')
   .description('Parley: RL for tool-using agents that talk to simulated users')
@@ -14,6 +15,7 @@ const serve = program.command('serve').description('Serve one Parley service ove
 registerSandboxCommands(program, serve);
 registerBenchCommands(program);
 registerRolloutServe(serve);
+serve.addCommand(usersimCommand());
 
 try {
   await program.parseAsync(process.argv);
