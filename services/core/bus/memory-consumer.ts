@@ -4,7 +4,7 @@ import { BusError } from './errors.js';
 import type { ConsumerCore, Delivery } from './memory-stream.js';
 import { PullStream } from './pull-stream.js';
 import type { BusMessage, ConsumeOptions, Consumer, ConsumerState, MessageStream, NextOptions } from './types.js';
-import { pullExpiry } from './validate.js';
+import { checkBatch, pullExpiry } from './validate.js';
 
 /** Finds the durable's current state; throws 'not_found' or 'closed'. */
 export type CoreLookup = () => ConsumerCore;
@@ -26,6 +26,7 @@ export class MemConsumer implements Consumer {
 
   consume(opts: ConsumeOptions = {}): MessageStream {
     const expires = pullExpiry(opts.expiresMs);
+    checkBatch(opts.batch);
     const lookup = this.lookup;
     return new PullStream(async function* (signal) {
       const core = lookup();

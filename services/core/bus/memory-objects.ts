@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { BusError } from './errors.js';
 import type { ObjectInfo, ObjectSource, ObjectStore } from './types.js';
-import { formatDigest } from './validate.js';
+import { checkObjectName, formatDigest } from './validate.js';
 
 export class MemObjects implements ObjectStore {
   private readonly objects = new Map<string, { info: ObjectInfo; data: Uint8Array }>();
@@ -52,10 +52,6 @@ export class MemObjects implements ObjectStore {
     this.assertOpen();
     return [...this.objects.values()].map((o) => ({ ...o.info }));
   }
-}
-
-export function checkObjectName(name: string): void {
-  if (typeof name !== 'string' || name.length === 0) throw new BusError('invalid', 'object name must be a non-empty string');
 }
 
 /** Collects bytes or a stream of chunks into one buffer. Fails with 'invalid' on a non-byte chunk. */

@@ -89,7 +89,7 @@ export class MemStream {
       if ((existing.config.filterSubject ?? '>') !== (config.filterSubject ?? '>')) {
         throw new BusError('conflict', `consumer ${config.durable} exists with another filterSubject; delete it first`);
       }
-      existing.config = config;
+      existing.reconfigure(config);
       return existing;
     }
     if (this.config.retention === 'workqueue') {
@@ -136,6 +136,12 @@ export class ConsumerCore {
     public config: ConsumerConfig,
   ) {
     this.cursor = stream.state().firstSeq || 1;
+  }
+
+  /** New ack wait, max deliver and max ack pending; they apply from the next delivery. */
+  reconfigure(config: ConsumerConfig): void {
+    this.config = config;
+    this.wake();
   }
 
   isEnded(): boolean {

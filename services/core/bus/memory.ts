@@ -57,6 +57,7 @@ class MemoryBus implements Bus {
   private readonly stores = new Map<string, MemObjects>();
   private readonly subs = new Set<MemSub>();
   private readonly queueTurn = new Map<string, number>();
+  private readonly inflight = new Set<() => void>(); // pending requests, rejected on close
   private closing: Promise<void> | null = null;
 
   private readonly assertOpen = (): void => {
@@ -160,20 +161,29 @@ class MemoryBus implements Bus {
     checkTimeout('timeoutMs', opts.timeoutMs);
     const targets = this.route(subject);
     if (targets.length === 0) throw new BusError('no_responders', `no responders on ${subject}`);
-    const msg: InboundMessage = { subject, data: new Uint8Array(data), headers: copyHeaders(opts.headers), expectsReply: true };
     const reply = await new Promise<Reply>((resolve, reject) => {
       let settled = false;
-      const cancel = this.timers.set(opts.timeoutMs, () => {
+      const finish = (fn: () => void): void => {
+        if (settled) return;
         settled = true;
-        reject(new BusError('timeout', `no reply on ${subject} within ${opts.timeoutMs} ms`));
-      });
+        cancel();
+        this.inflight.delete(onClose);
+        fn();
+      };
+      const onClose = (): void => finish(() => reject(new BusError('closed', 'the bus closed before the reply came')));
+      const cancel = this.timers.set(opts.timeoutMs, () =>
+        finish(() => reject(new BusError('timeout', `no reply on ${subject} within ${opts.timeoutMs} ms`))),
+      );
+      this.inflight.add(onClose);
       for (const sub of targets) {
-        const run = runHandler(sub.handler, msg).then((r) => {
-          if (r === undefined || settled) return;
-          settled = true;
-          cancel();
-          resolve({ data: new Uint8Array(r.data ?? new Uint8Array(0)), headers: copyHeaders(r.headers) });
-        });
+        const msg: InboundMessage = { subject, data: new Uint8Array(data), headers: copyHeaders(opts.headers), expectsReply: true };
+        const run = Promise.resolve()
+          .then(() => runHandler(sub.handler, msg))
+          .then((r) => {
+            if (r === undefined) return;
+            const out = { data: new Uint8Array(r.data ?? new Uint8Array(0)), headers: copyHeaders(r.headers) };
+            finish(() => resolve(out));
+          });
         sub.tracker.track(run);
       }
     });
@@ -198,6 +208,7 @@ class MemoryBus implements Bus {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.timers.clear();
+      for (const reject of [...this.inflight]) reject();
       for (const s of this.streams.values()) s.destroy('closed');
       for (const b of this.buckets.values()) b.close();
       const subs = [...this.subs];
@@ -225,9 +236,8 @@ class MemoryBus implements Bus {
       else groups.set(s.queue, [...(groups.get(s.queue) ?? []), s]);
     }
     for (const [queue, members] of groups) {
-      const key = `${queue}\u0000${subject}`;
-      const turn = this.queueTurn.get(key) ?? 0;
-      this.queueTurn.set(key, turn + 1);
+      const turn = this.queueTurn.get(queue) ?? 0;
+      this.queueTurn.set(queue, turn + 1);
       plain.push(members[turn % members.length] as MemSub);
     }
     return plain;

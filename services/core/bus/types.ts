@@ -31,10 +31,10 @@ export interface Bus {
 
   /**
    * Creates or binds the durable pull consumer `durable` on `stream`, updating its ack wait, max
-   * deliver, max ack pending and filter when they changed. Its progress (acks, delivery counts)
-   * lives with the stream: a new handle on the same durable, from any process, resumes there.
-   * Fails with 'not_found' (no stream), 'conflict' (work-queue stream already has a consumer whose
-   * filter overlaps), 'invalid'.
+   * deliver and max ack pending when they changed. Its progress (acks, delivery counts) lives with
+   * the stream: a new handle on the same durable, from any process, resumes there.
+   * Fails with 'not_found' (no stream), 'conflict' (the durable exists with another filterSubject,
+   * or a work-queue stream already has a consumer whose filter overlaps), 'invalid'.
    */
   consumer(config: ConsumerConfig): Promise<Consumer>;
 
@@ -59,7 +59,10 @@ export interface Bus {
    */
   subscribe(subject: string, opts: SubscribeOptions, handler: RequestHandler): Promise<Subscription>;
 
-  /** Stops consumers and subscriptions, clears timers, closes the connection. Safe to call twice. */
+  /**
+   * Ends consumer iterations and pending pulls ('closed'), closes subscriptions after their running
+   * handlers finish, clears timers, closes the connection. Safe to call twice.
+   */
   close(): Promise<void>;
 }
 
@@ -129,9 +132,9 @@ export interface NextOptions {
 
 export interface ConsumeOptions extends NextOptions {
   /**
-   * Messages pulled per round trip (default 1). Pulled messages count as delivered at once and
-   * their ack wait runs while they wait in the buffer; those still buffered when the iteration
-   * stops are naked for prompt redelivery.
+   * Messages pulled per round trip from NATS (default 1; the in-process bus hands them out one at
+   * a time). Pulled messages count as delivered at once and their ack wait runs while they wait in
+   * the buffer; any still buffered when the iteration stops are redelivered after their ack wait.
    */
   batch?: number;
 }

@@ -87,6 +87,10 @@ export function checkKvKey(key: string, allowWildcards = false): void {
   if (allowWildcards) checkSubject(key, true);
 }
 
+export function checkObjectName(name: string): void {
+  if (typeof name !== 'string' || name.length === 0) invalid('object name must be a non-empty string');
+}
+
 export function checkHeaders(headers: Headers | undefined): void {
   for (const [k, v] of Object.entries(headers ?? {})) {
     if (!HEADER_KEY.test(k)) invalid(`header name ${JSON.stringify(k)} is invalid: printable ASCII without ':' or spaces`);
@@ -132,6 +136,13 @@ export function pullExpiry(expiresMs: number | undefined): number {
   if (expiresMs === undefined) return 30_000;
   checkPositive('expiresMs', expiresMs);
   return Math.max(MIN_EXPIRES_MS, expiresMs);
+}
+
+/** consume()'s batch: a positive integer, default 1. */
+export function checkBatch(batch: number | undefined): number {
+  if (batch === undefined) return 1;
+  checkPositive('batch', batch, true);
+  return batch;
 }
 
 /** Padded base64url SHA-256 digest in the object store's format. */
