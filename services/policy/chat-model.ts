@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
-import { Tokenizer } from '@huggingface/tokenizers';
+import { Tokenizer, type AddedToken } from '@huggingface/tokenizers';
 import { ParleyError } from '../core/index.js';
 
 /** A message as chat templates expect it (OpenAI/Hugging Face shape). */
@@ -37,6 +37,12 @@ export class ChatModel {
   readonly toolArgumentsAsString: boolean;
   private readonly template: Template;
   private readonly specialTokens: Record<string, string>;
+  private readonly addedTokenIds: ReadonlySet<number>;
+  /** Splits text at added tokens, when encoding piece by piece is exact for this tokenizer (else undefined). */
+  private readonly splitter: RegExp | undefined;
+  private readonly addedByText = new Map<string, number>();
+  private readonly memo = new Map<string, number[]>();
+  private memoTokens = 0;
 
   constructor(
     readonly tokenizer: Tokenizer,
@@ -52,6 +58,10 @@ export class ChatModel {
     let max = -1;
     for (const id of tokenizer.get_vocab(true).values()) if (id > max) max = id;
     this.vocabSize = max + 1;
+    const added = [...tokenizer.get_added_tokens_decoder().values()];
+    this.addedTokenIds = new Set(added.map((t) => t.id));
+    for (const t of added) this.addedByText.set(t.content, t.id);
+    this.splitter = this.pieceSplitter(added);
     this.toolArgumentsAsString = /arguments\s+is\s+string/.test(templateSource);
     this.specialTokens = {};
     for (const key of ['bos_token', 'eos_token', 'pad_token', 'unk_token']) {
@@ -82,10 +92,69 @@ export class ChatModel {
     }
   }
 
-  /** Tokenizes text without adding BOS/EOS (special-token text such as `<|im_start|>` becomes its id). */
+  /** Whether `id` is an added token (`<|im_end|>`, `<think>`, ...) that the tokenizer never merges with text. */
+  isAddedToken(id: number): boolean {
+    return this.addedTokenIds.has(id);
+  }
+
+  /**
+   * Tokenizes text without adding BOS/EOS (special-token text such as `<|im_start|>` becomes its id).
+   * The text between added tokens is tokenized independently (as the tokenizer itself does), so those
+   * pieces are memoized: system prompts, tool schemas and earlier turns cost a lookup, not a re-encode.
+   */
   encode(text: string): number[] {
     if (text === '') return [];
+    if (!this.splitter) return this.encodeRaw(text);
+    const out: number[] = [];
+    const pieces = text.split(this.splitter);
+    for (let i = 0; i < pieces.length; i++) {
+      const piece = pieces[i]!;
+      if (piece === '') continue;
+      if (i % 2 === 1) {
+        out.push(this.addedByText.get(piece)!);
+        continue;
+      }
+      let ids = this.memo.get(piece);
+      if (!ids) {
+        ids = this.encodeRaw(piece);
+        this.remember(piece, ids);
+      }
+      for (const id of ids) out.push(id);
+    }
+    return out;
+  }
+
+  private encodeRaw(text: string): number[] {
     return this.tokenizer.encode(text, { add_special_tokens: false }).ids;
+  }
+
+  private remember(piece: string, ids: number[]): void {
+    this.memo.set(piece, ids);
+    this.memoTokens += ids.length + 1;
+    while (this.memoTokens > MEMO_TOKENS) {
+      const [oldest, oldIds] = this.memo.entries().next().value as [string, number[]];
+      this.memo.delete(oldest);
+      this.memoTokens -= oldIds.length + 1;
+    }
+  }
+
+  /**
+   * A regex splitting text at added tokens, or undefined when piecewise encoding would not be exact:
+   * added tokens that strip neighbouring whitespace, are normalized, or a pre-tokenizer that treats the
+   * text after an added token differently from text on its own (e.g. Metaspace's first-word prefix).
+   */
+  private pieceSplitter(added: AddedToken[]): RegExp | undefined {
+    if (added.length === 0 || added.some((t) => t.lstrip || t.rstrip || t.normalized || t.single_word)) return undefined;
+    const alternatives = added
+      .map((t) => t.content)
+      .sort((a, b) => b.length - a.length)
+      .map((c) => c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+    const splitter = new RegExp(`(${alternatives.join('|')})`);
+    const probe = 'Hello world, 123 ünïcode  spaces\n\n';
+    const first = added[0]!;
+    const whole = this.encodeRaw(first.content + probe + first.content + ' ' + probe);
+    const pieces = [first.id, ...this.encodeRaw(probe), first.id, ...this.encodeRaw(' ' + probe)];
+    return JSON.stringify(whole) === JSON.stringify(pieces) ? splitter : undefined;
   }
 
   /** Decodes ids; `skipSpecial` drops special tokens such as `<|im_end|>` (not `<think>` or `<tool_call>`). */
@@ -128,6 +197,9 @@ function pickTemplate(dir: string, config: Record<string, unknown>): string {
 }
 
 const loaded = new Map<string, ChatModel>();
+
+/** Tokens kept in a model's memo of encoded text pieces (about 8 bytes each plus the key). */
+const MEMO_TOKENS = 2_000_000;
 
 /**
  * Loads the tokenizer and chat template from a model folder holding `tokenizer.json` and
