@@ -71,7 +71,11 @@ export function pyStr(v: unknown): string {
   return pyDumps(v);
 }
 
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
 function escapeString(s: string): string {
+  // Most strings are printable ASCII without quotes or backslashes: nothing to escape.
+  if (PLAIN.test(s)) return `"${s}"`;
   let out = '"';
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
@@ -98,49 +102,92 @@ export interface DumpOptions {
  * Keys whose value is `undefined` are skipped (they do not exist in the Python object).
  * Throws on values Python's json cannot hold (functions, symbols, bigints).
  */
+// Serializations of deeply frozen subtrees, per (sortKeys, float predicate). A loaded DB is frozen and
+// shared by every session (copy-on-write), so hashing a session's DB re-serializes only what it changed.
+const frozenCaches = new WeakMap<FloatFieldPredicate, [WeakMap<object, string>, WeakMap<object, string>]>();
+
+function frozenCache(isFloat: FloatFieldPredicate, sort: boolean): WeakMap<object, string> {
+  let pair = frozenCaches.get(isFloat);
+  if (!pair) {
+    pair = [new WeakMap(), new WeakMap()];
+    frozenCaches.set(isFloat, pair);
+  }
+  return pair[sort ? 1 : 0];
+}
+
 export function pyDumps(value: unknown, opts: DumpOptions = {}): string {
-  const parts: string[] = [];
   const isFloat = opts.isFloatField ?? noFloatFields;
   const sort = opts.sortKeys ?? false;
+  const cache = frozenCache(isFloat, sort);
+  // Whether the value just written is immutable all the way down (so its parent may be cached).
+  let immutable = true;
 
-  const write = (v: unknown, key: string | null, parent: Record<string, unknown> | null): void => {
-    if (v === null || v === undefined) {
-      parts.push('null');
-    } else if (typeof v === 'string') {
-      parts.push(escapeString(v));
-    } else if (typeof v === 'boolean') {
-      parts.push(v ? 'true' : 'false');
-    } else if (typeof v === 'number') {
-      parts.push(pyNumberStr(v, key !== null && parent !== null && isFloat(key, parent)));
-    } else if (v instanceof PyFloat) {
-      parts.push(pyFloatRepr(v.value));
-    } else if (v instanceof PyInt) {
-      parts.push(pyNumberStr(v.value, false));
-    } else if (Array.isArray(v)) {
-      parts.push('[');
-      v.forEach((item, i) => {
-        if (i > 0) parts.push(', ');
-        // Array elements inherit the field's type (a list of floats stays floats).
-        write(item, key, parent);
-      });
-      parts.push(']');
-    } else if (typeof v === 'object') {
-      const obj = v as Record<string, unknown>;
-      let keys = Object.keys(obj).filter((k) => obj[k] !== undefined);
-      if (sort) keys = keys.sort();
-      parts.push('{');
-      keys.forEach((k, i) => {
-        if (i > 0) parts.push(', ');
-        parts.push(escapeString(k), ': ');
-        write(obj[k], k, obj);
-      });
-      parts.push('}');
-    } else {
-      throw new TypeError(`cannot serialize a value of type ${typeof v}`);
+  const write = (v: unknown, key: string | null, parent: Record<string, unknown> | null): string => {
+    if (v === null || v === undefined) return 'null';
+    switch (typeof v) {
+      case 'string':
+        return escapeString(v);
+      case 'boolean':
+        return v ? 'true' : 'false';
+      case 'number':
+        // A number's repr depends on its field (key, parent); the parent's cache entry covers that.
+        return pyNumberStr(v, key !== null && parent !== null && isFloat(key, parent));
+      case 'object':
+        break;
+      default:
+        throw new TypeError(`cannot serialize a value of type ${typeof v}`);
     }
+    if (v instanceof PyFloat) return pyFloatRepr(v.value);
+    if (v instanceof PyInt) return pyNumberStr(v.value, false);
+    const frozen = Object.isFrozen(v);
+    // Arrays inherit the field's type from (key, parent), so only objects are cached on their own.
+    const cacheable = frozen && !Array.isArray(v);
+    if (cacheable) {
+      const hit = cache.get(v);
+      if (hit !== undefined) return hit;
+    }
+    let allImmutable = frozen;
+    let out: string;
+    if (Array.isArray(v)) {
+      out = '[';
+      for (let i = 0; i < v.length; i++) {
+        if (i > 0) out += ', ';
+        immutable = true;
+        // Array elements inherit the field's type (a list of floats stays floats).
+        out += write(v[i], key, parent);
+        allImmutable &&= immutable;
+      }
+      out += ']';
+    } else {
+      const obj = v as Record<string, unknown>;
+      let keys = Object.keys(obj);
+      if (sort) keys = keys.sort();
+      out = '{';
+      let first = true;
+      for (const k of keys) {
+        const x = obj[k];
+        if (x === undefined) continue;
+        immutable = true;
+        out += (first ? '' : ', ') + escapeString(k) + ': ' + write(x, k, obj);
+        allImmutable &&= immutable;
+        first = false;
+      }
+      out += '}';
+    }
+    if (cacheable && allImmutable) cache.set(v, out);
+    immutable = allImmutable;
+    return out;
   };
-  write(value, null, null);
-  return parts.join('');
+  return write(value, null, null);
+}
+
+/** Freezes a JSON-like tree in place (all objects and arrays), so it can be shared and its serialization cached. */
+export function deepFreeze<T>(v: T): T {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v as object)) deepFreeze(x);
+  }
+  return v;
 }
 
 /**

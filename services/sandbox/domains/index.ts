@@ -1,6 +1,7 @@
 // The registry of sandbox domains: name → loader over a tau2 domain folder.
 
 import type { Domain, DomainLoader } from '../domain.js';
+import { deepFreeze } from '../pyjson.js';
 import { loadAirlineDomain } from './airline/index.js';
 import { loadMockDomain } from './mock/index.js';
 import { loadRetailDomain } from './retail/index.js';
@@ -17,5 +18,9 @@ export const DOMAIN_NAMES = Object.keys(DOMAIN_LOADERS);
 export function loadDomain(name: string, dataDir: string): Domain {
   const loader = DOMAIN_LOADERS[name];
   if (!loader) throw new Error(`unknown domain '${name}' (accepted: ${DOMAIN_NAMES.join(', ')})`);
-  return loader(dataDir);
+  const domain = loader(dataDir);
+  // Shared by every session: frozen, so no tool can change it by mistake and its serialization is cached.
+  deepFreeze(domain.initialDb);
+  deepFreeze(domain.initialUserDb);
+  return domain;
 }
