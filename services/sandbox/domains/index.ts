@@ -3,6 +3,7 @@
 import type { Domain, DomainLoader } from '../domain.js';
 import { deepFreeze } from '../pyjson.js';
 import { loadAirlineDomain } from './airline/index.js';
+import { loadLocalDomain } from './local/index.js';
 import { loadMockDomain } from './mock/index.js';
 import { loadRetailDomain } from './retail/index.js';
 
@@ -10,6 +11,7 @@ export const DOMAIN_LOADERS: Record<string, DomainLoader> = {
   retail: loadRetailDomain,
   airline: loadAirlineDomain,
   mock: loadMockDomain,
+  local: loadLocalDomain,
 };
 
 export const DOMAIN_NAMES = Object.keys(DOMAIN_LOADERS);
