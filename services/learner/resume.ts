@@ -1,0 +1,53 @@
+// Start-up: brings the engine to the latest committed checkpoint (and clears weights of steps that
+// never committed), or saves the initial weights and writes checkpoint 0.
+
+import { ParleyError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { CHECKPOINT_FORMAT, type CheckpointRecord, type CheckpointStore } from './checkpoint-store.js';
+import type { LearnerConfig } from './config.js';
+import { emptyIds } from './ledger.js';
+import type { TrainerClient } from './trainer-client.js';
+
+/**
+ * Initialises the engine, then restores or creates the checkpoint. Returns the latest record, the
+ * engine's vocabulary size, and the records within the dedup window (oldest first). Rejects with
+ * ParleyError: failed_precondition when the folder holds another run, data_loss for an unreadable
+ * checkpoint, or the engine's error.
+ */
+export async function restoreOrInitialise(
+  store: CheckpointStore,
+  trainer: TrainerClient,
+  c: LearnerConfig,
+  log: Logger,
+  now: number,
+): Promise<{ latest: CheckpointRecord; vocabSize: number; window: CheckpointRecord[] }> {
+  const info = await trainer.init({ model: c.model, configJson: c.engineConfigJson, seed: BigInt(c.seed) });
+  const rec = await store.latest();
+  if (rec) {
+    if (rec.run !== c.run) throw new ParleyError('failed_precondition', `${store.dir} holds run '${rec.run}', not '${c.run}'; use another checkpointDir`);
+    const removed = await store.removeUncommittedWeights(rec.policyVersion);
+    await trainer.loadWeights({ path: rec.weightsPath });
+    const window = await store.history(rec.seq - c.dedupWindowCheckpoints + 1);
+    log.info({ step: rec.step, policyVersion: rec.policyVersion, seq: rec.seq, removedUncommitted: removed }, 'resumed from checkpoint');
+    return { latest: rec, vocabSize: info.vocabSize, window };
+  }
+  await store.removeUncommittedWeights(-1);
+  const saved = await trainer.saveWeights({ path: store.weightsDir, version: 0n });
+  const init: CheckpointRecord = {
+    format: CHECKPOINT_FORMAT,
+    run: c.run,
+    seq: 0,
+    kind: 'init',
+    step: 0,
+    policyVersion: 0,
+    weightsPath: saved.path,
+    horizonStage: 0,
+    consumed: emptyIds(),
+    totals: { consumed: 0, trained: 0, droppedStale: 0, zeroVarianceGroups: 0, incompleteGroups: 0 },
+    rewardMean: 0,
+    createdAt: new Date(now).toISOString(),
+  };
+  await store.commit(init);
+  log.info({ weightsPath: saved.path }, 'initial checkpoint written');
+  return { latest: init, vocabSize: info.vocabSize, window: [init] };
+}
