@@ -99,7 +99,8 @@ export interface DumpOptions {
 
 /**
  * Serializes like Python `json.dumps(value, sort_keys=?)` with default separators and ensure_ascii.
- * Keys whose value is `undefined` are skipped (they do not exist in the Python object).
+ * Keys whose value is `undefined` are skipped (they do not exist in the Python object). A `Map` with
+ * string keys is a dict in insertion order (float predicates then see the Map as `parent`).
  * Throws on values Python's json cannot hold (functions, symbols, bigints).
  */
 // Serializations of deeply frozen subtrees, per (sortKeys, float predicate). A loaded DB is frozen and
@@ -158,6 +159,23 @@ export function pyDumps(value: unknown, opts: DumpOptions = {}): string {
         allImmutable &&= immutable;
       }
       out += ']';
+    } else if (v instanceof Map) {
+      // A dict whose keys JS objects would reorder (integer-like keys such as "1008292230" come first
+      // in an object): a Map keeps Python's insertion order. Keys must be strings.
+      let keys = [...(v as Map<string, unknown>).keys()];
+      if (sort) keys = keys.sort();
+      const asParent = v as unknown as Record<string, unknown>;
+      out = '{';
+      let first = true;
+      for (const k of keys) {
+        const x = v.get(k);
+        if (x === undefined) continue;
+        immutable = true;
+        out += (first ? '' : ', ') + escapeString(k) + ': ' + write(x, k, asParent);
+        allImmutable &&= immutable;
+        first = false;
+      }
+      out += '}';
     } else {
       const obj = v as Record<string, unknown>;
       let keys = Object.keys(obj);
@@ -185,7 +203,7 @@ export function pyDumps(value: unknown, opts: DumpOptions = {}): string {
 export function deepFreeze<T>(v: T): T {
   if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
     Object.freeze(v);
-    for (const x of Object.values(v as object)) deepFreeze(x);
+    for (const x of v instanceof Map ? v.values() : Object.values(v as object)) deepFreeze(x);
   }
   return v;
 }

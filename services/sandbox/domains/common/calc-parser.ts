@@ -1,13 +1,8 @@
 // Parses tau2 `calculate` expressions the way CPython 3.11's `eval` does for the characters the tool
-// admits: the same tokens, grammar and two-pass PEG error reporting, so syntax errors read identically.
+// admits: the same grammar and two-pass PEG error reporting, so syntax errors read identically.
 
-/** A Python SyntaxError, rendered as `str(exc)`: `<msg> (<string>, line N)`. */
-export class PySyntaxError extends Error {
-  override name = 'PySyntaxError';
-  constructor(msg: string, line = 1) {
-    super(`${msg} (<string>, line ${line})`);
-  }
-}
+import type { Tok } from './calc-tokenizer.js';
+import { NEVER_CLOSED, PyMemoryError, PyRecursionError, PySyntaxError, tokenize } from './calc-tokenizer.js';
 
 /** Expression tree; `d` is the node's depth (Python's compiler refuses trees deeper than it can recurse). */
 export type CalcNode = { d: number } & (
@@ -20,64 +15,6 @@ export type CalcNode = { d: number } & (
   | { k: 'call'; fn: CalcNode; arg: { star: '' | '*' | '**'; x: CalcNode } | null }
 );
 
-/** Python's compiler ran out of recursion depth on a deeply nested tree. */
-export class PyRecursionError extends Error {
-  override name = 'PyRecursionError';
-}
-
-interface Tok {
-  kind: 'num' | 'op' | 'end';
-  text: string;
-  /** Paren depth after the token, as CPython's tokenizer records it. */
-  level: number;
-}
-
-const MAX_PAREN_LEVEL = 200;
-const NEVER_CLOSED = "'(' was never closed";
-
-/** CPython's tokenizer over `0-9 + - * / ( ) . space`. Throws PySyntaxError for tokenizer errors. */
-function tokenize(src: string): { toks: Tok[]; level: number } {
-  const toks: Tok[] = [];
-  let level = 0;
-  let i = 0;
-  const isDigit = (c: string | undefined): boolean => c !== undefined && c >= '0' && c <= '9';
-  while (i < src.length) {
-    const c = src[i]!;
-    if (c === ' ') {
-      i++;
-      continue;
-    }
-    const start = i;
-    if (isDigit(c) || (c === '.' && isDigit(src[i + 1]))) {
-      while (isDigit(src[i])) i++;
-      const intText = src.slice(start, i);
-      if (src[i] === '.') {
-        i++;
-        while (isDigit(src[i])) i++;
-      } else if (/^0+[1-9]/.test(intText)) {
-        throw new PySyntaxError(
-          'leading zeros in decimal integer literals are not permitted; use an 0o prefix for octal integers',
-        );
-      }
-      toks.push({ kind: 'num', text: src.slice(start, i), level });
-      continue;
-    }
-    let text: string = c;
-    if (c === '.' && src.startsWith('...', i)) text = '...';
-    else if ((c === '*' || c === '/') && src[i + 1] === c) text = c + c;
-    i += text.length;
-    if (c === '(') {
-      if (level >= MAX_PAREN_LEVEL) throw new PySyntaxError('too many nested parentheses');
-      level++;
-    } else if (c === ')') {
-      if (level === 0) throw new PySyntaxError("unmatched ')'");
-      level--;
-    }
-    toks.push({ kind: 'op', text, level });
-  }
-  return { toks, level };
-}
-
 /** CPython's parser stack limit, and what reaching an atom costs on it (measured on 3.11.7). */
 const MAX_PARSER_LEVEL = 6000;
 const LEVEL_TOP = 24;
@@ -88,17 +25,16 @@ const MAX_AST_DEPTH = 2991;
 
 type Arg = { star: '' | '*' | '**'; x: CalcNode };
 
-type NodeBody = CalcNode extends infer N ? (N extends { d: number } ? DistributiveOmit<N, 'd'> : never) : never;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
-function mk(node: NodeBody): CalcNode {
+/** Builds a node, recording its depth. */
+function mk(node: DistributiveOmit<CalcNode, 'd'>): CalcNode {
   let d = 1;
   if (node.k === 'unary') d = node.x.d + 1;
   else if (node.k === 'bin') d = Math.max(node.l.d, node.r.d) + 1;
   else if (node.k === 'call') d = Math.max(node.fn.d, node.arg?.x.d ?? 0) + 1;
   return { ...node, d } as CalcNode;
 }
-
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 /**
  * Recursive descent over CPython's PEG rules (the subset these tokens can reach), with packrat memo
@@ -411,17 +347,10 @@ class Parser {
   }
 }
 
-/** CPython's parser ran out of stack (MemoryError with an empty message). */
-export class PyMemoryError extends Error {
-  override name = 'PyMemoryError';
-  constructor() {
-    super('');
-  }
-}
-
 /**
- * Parses `src` as CPython's `eval` would (leading spaces stripped). Returns the expression tree, or
- * throws PySyntaxError with Python's message for this input.
+ * Parses `src` as CPython's `eval` would (leading spaces stripped). Returns the expression tree, or throws
+ * what Python raises for this input: PySyntaxError, PyRecursionError (too deep for the compiler) or
+ * PyMemoryError (too deep for the parser), each carrying Python's message.
  */
 export function parseCalcExpression(src: string): CalcNode {
   const stripped = src.replace(/^ +/, '');
