@@ -4,18 +4,31 @@ import { Command, CommanderError } from 'commander';
 import { ParleyError } from '../core/errors.js';
 import { CliError } from './errors.js';
 import { registerBenchCommands, registerRolloutServe } from './bench-commands.js';
+import { registerRunCommand } from './run-command.js';
 import { registerSandboxCommands } from './sandbox-commands.js';
 import { usersimCommand } from '../usersim/cli.js';
+import { registerEngineCommands, registerLearnerServeCommand } from '../learner/cli.js';
+import { addServePolicyOptions, registerPolicyCommands, servePolicyCommand } from '../policy/cli.js';
 
 const program = new Command('parley')
   .description('Parley: RL for tool-using agents that talk to simulated users')
   .version('0.1.0')
   .exitOverride();
 const serve = program.command('serve').description('Serve one Parley service over gRPC');
+registerRunCommand(program);
 registerSandboxCommands(program, serve);
 registerBenchCommands(program);
 registerRolloutServe(serve);
 serve.addCommand(usersimCommand());
+registerPolicyCommands(program);
+registerEngineCommands(program);
+registerLearnerServeCommand(serve);
+addServePolicyOptions(serve.command('policy').description('Serve the Policy gRPC service (token-in-token-out rendering over a vLLM-compatible backend)')).action(
+  async (opts: Record<string, unknown>) => {
+    const running = await servePolicyCommand(opts);
+    process.stderr.write(`policy serving gRPC on :${running.port}${running.metricsPort ? `, metrics on :${running.metricsPort}/metrics` : ''}; Ctrl-C to stop\n`);
+  },
+);
 
 try {
   await program.parseAsync(process.argv);

@@ -11,20 +11,33 @@ export function checkRunName(run: string): string {
 /** Subjects and stream names of one run. */
 export function runSubjects(run: string) {
   checkRunName(run);
-  const token = run.replace(/-/g, '_');
   return {
     tasks: `parley.${run}.tasks`,
-    tasksStream: `PARLEY_${token}_TASKS`,
+    tasksStream: `parley-${run}-tasks`,
     trajectories: `parley.${run}.trajectories`,
-    trajectoriesStream: `PARLEY_${token}_TRAJECTORIES`,
+    trajectoriesStream: `parley-${run}-trajectories`,
     events: `parley.${run}.events`,
     event: (name: string) => `parley.${run}.events.${name}`,
-    eventsStream: `PARLEY_${token}_EVENTS`,
+    eventsStream: `parley-${run}-events`,
     /** Actor calls over request-reply: parley.<run>.rpc.<Service>.<Method>. */
     rpc: (service: string, method: string) => `parley.${run}.rpc.${service}.${method}`,
-    registryBucket: `parley_${token}_actors`,
-    stateBucket: `parley_${token}_state`,
-    weightsBucket: `parley_${token}_weights`,
+    registryBucket: `parley-${run}-actors`,
+    stateBucket: `parley-${run}-state`,
+    weightsBucket: `parley-${run}-weights`,
+  };
+}
+
+/**
+ * The run's JetStream streams, as every component creates them (the same config from any side, so
+ * whoever comes first creates and the rest find them): tasks and trajectories are work queues (a
+ * message is gone once acked); events are kept a week.
+ */
+export function runStreamConfigs(run: string) {
+  const s = runSubjects(run);
+  return {
+    tasks: { name: s.tasksStream, subjects: [s.tasks], retention: 'workqueue' as const, duplicateWindowMs: 30 * 60_000 },
+    trajectories: { name: s.trajectoriesStream, subjects: [s.trajectories], retention: 'workqueue' as const, duplicateWindowMs: 30 * 60_000 },
+    events: { name: s.eventsStream, subjects: [`${s.events}.>`], retention: 'limits' as const, duplicateWindowMs: 10 * 60_000, maxAgeMs: 7 * 24 * 3600_000 },
   };
 }
 

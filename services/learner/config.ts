@@ -76,6 +76,8 @@ export const LearnerConfigSchema = z
     model: z.string().min(1).default('builtin'),
     /** Engine settings as JSON text (InitRequest.config_json). */
     engineConfigJson: z.string().default('{}'),
+    /** Weights to start from when no checkpoint exists (e.g. a cold-start SFT result: a SaveWeights folder); empty: the engine's fresh Init. */
+    initialWeights: z.string().default(''),
     /** Seed for the engine's Init. */
     seed: num().int().min(0).default(0),
     /** A delivered trajectory not ended within this time is redelivered; the learner extends it while it holds one (ms). */

@@ -32,6 +32,10 @@ export async function restoreOrInitialise(
     return { latest: rec, vocabSize: info.vocabSize, window };
   }
   await store.removeUncommittedWeights(-1);
+  if (c.initialWeights) {
+    await trainer.loadWeights({ path: c.initialWeights });
+    log.info({ initialWeights: c.initialWeights }, 'starting from the given initial weights');
+  }
   const saved = await trainer.saveWeights({ path: store.weightsDir, version: 0n });
   const init: CheckpointRecord = {
     format: CHECKPOINT_FORMAT,

@@ -5,6 +5,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { BusError, type Bus, type Consumer, type StreamConfig } from '../core/bus/index.js';
 import { ParleyError } from '../core/errors.js';
+import { runStreamConfigs } from '../core/run-subjects.js';
 
 /** Subjects of a run (DESIGN §3). */
 export function runSubjects(run: string) {
@@ -16,9 +17,10 @@ export function runSubjects(run: string) {
   };
 }
 
-/** Default stream names of a run (a stream of another name capturing the same subjects works too). */
+/** Stream names of a run (core's naming, shared with the rollout side and the controller). */
 export function runStreams(run: string) {
-  return { trajectories: `parley-${run}-trajectories`, events: `parley-${run}-events` };
+  const c = runStreamConfigs(run);
+  return { trajectories: c.trajectories.name, events: c.events.name };
 }
 
 /** The durable name the learner consumes trajectories under (one learner per run). */
@@ -27,7 +29,7 @@ export const LEARNER_DURABLE = 'learner';
 /** The trajectory stream the learner creates when absent: a work queue (an acked trajectory is gone). */
 export function trajectoryStreamConfig(run: string): StreamConfig {
   // A dedup window longer than any rollout retry; duplicates beyond it are caught by the learner's id set.
-  return { name: runStreams(run).trajectories, subjects: [runSubjects(run).trajectories], retention: 'workqueue', duplicateWindowMs: 30 * 60_000 };
+  return runStreamConfigs(run).trajectories;
 }
 
 async function ensureIfAbsent(bus: Bus, config: StreamConfig): Promise<void> {
@@ -51,7 +53,7 @@ export async function openRunStreams(bus: Bus, run: string, opts: { ackWaitMs: n
   const names = runStreams(run);
   await ensureIfAbsent(bus, trajectoryStreamConfig(run));
   try {
-    await ensureIfAbsent(bus, { name: names.events, subjects: [s.events], retention: 'limits', duplicateWindowMs: 10 * 60_000, maxAgeMs: 7 * 24 * 3600_000 });
+    await ensureIfAbsent(bus, runStreamConfigs(run).events);
   } catch (e) {
     // Another component (the controller) may own an events stream under its own name.
     if (!BusError.is(e, 'conflict')) throw e;

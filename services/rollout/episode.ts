@@ -160,7 +160,8 @@ export async function runEpisode(
         detail = gen.parseError;
         break;
       }
-      if (builder.length >= opts.maxContextTokens || gen.finishReason === 'length') {
+      // A reply cut at max_tokens still goes on as a (truncated) reply; only a full context ends the episode.
+      if (builder.length >= opts.maxContextTokens) {
         termination = Termination.CONTEXT_LIMIT;
         break;
       }
@@ -203,8 +204,14 @@ export async function runEpisode(
     }
     const err = ParleyError.from(e);
     const actor = (e as { actor?: string }).actor;
-    termination = actor === 'user' ? Termination.USER_SIMULATOR_ERROR : Termination.ERROR;
-    detail = `error:${actor ?? 'internal'}:${err.code}: ${err.message}`;
+    if (actor === 'policy' && err.code === 'out_of_range') {
+      // The prompt filled the context window: a normal (unscored) end, as τ² ends on its limits.
+      termination = Termination.CONTEXT_LIMIT;
+      detail = err.message;
+    } else {
+      termination = actor === 'user' ? Termination.USER_SIMULATOR_ERROR : Termination.ERROR;
+      detail = `error:${actor ?? 'internal'}:${err.code}: ${err.message}`;
+    }
   }
 
   let reward = 0;

@@ -3,7 +3,7 @@
 
 import { create, toBinary } from '@bufbuild/protobuf';
 import type { Bus } from '../core/bus/index.js';
-import { runSubjects } from '../core/run-subjects.js';
+import { runStreamConfigs, runSubjects } from '../core/run-subjects.js';
 import { RolloutTaskSchema } from '../core/gen/parley/v1/rollout_pb.js';
 import { trajectoryId } from './episode.js';
 
@@ -22,12 +22,11 @@ export interface GroupSpec {
 }
 
 /** Creates (or updates) the run's task, trajectory and event streams. */
-export async function ensureRunStreams(bus: Bus, run: string, opts: { duplicateWindowMs?: number } = {}): Promise<void> {
-  const s = runSubjects(run);
-  const duplicateWindowMs = opts.duplicateWindowMs ?? 2 * 60 * 60_000;
-  await bus.ensureStream({ name: s.tasksStream, subjects: [s.tasks], retention: 'workqueue', duplicateWindowMs });
-  await bus.ensureStream({ name: s.trajectoriesStream, subjects: [s.trajectories], retention: 'limits', duplicateWindowMs });
-  await bus.ensureStream({ name: s.eventsStream, subjects: [`${s.events}.>`], retention: 'limits', duplicateWindowMs, maxAgeMs: 7 * 24 * 3600_000 });
+export async function ensureRunStreams(bus: Bus, run: string): Promise<void> {
+  const c = runStreamConfigs(run);
+  await bus.ensureStream(c.tasks);
+  await bus.ensureStream(c.trajectories);
+  await bus.ensureStream(c.events);
 }
 
 /** Publishes every sample of a group. Resolves the number newly stored (duplicates are skipped by the bus). */

@@ -1,0 +1,91 @@
+// `parley run <spec.yaml> --out DIR`: a training run on this machine (see services/controller/local/).
+
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { parse as parseYaml } from 'yaml';
+import { parseConfig } from '../core/config.js';
+import { createLogger } from '../core/logger.js';
+import { runLocal } from '../controller/local/local-run.js';
+import { Progress } from '../controller/local/progress.js';
+import { RunSpecSchema, type RunSpec } from '../controller/run-spec.js';
+import { CliError } from './errors.js';
+
+/** Reads and validates a run spec (YAML or JSON; a TrainingRun manifest's `spec` also works). Throws naming the bad field. */
+export function readRunSpec(path: string, overrides: Record<string, unknown> = {}): RunSpec {
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new CliError(`cannot read the run spec ${path}: ${(e as Error).message}`);
+  }
+  if (raw && typeof raw === 'object' && 'kind' in raw && (raw as { kind: unknown }).kind === 'TrainingRun') {
+    const m = raw as { metadata?: { name?: string }; spec?: Record<string, unknown> };
+    raw = { name: m.metadata?.name, ...m.spec };
+  }
+  const merged = deepMerge(raw as Record<string, unknown>, overrides);
+  return parseConfig(RunSpecSchema, merged, `run spec ${path}`);
+}
+
+function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object' ? deepMerge(out[k] as Record<string, unknown>, v as Record<string, unknown>) : v;
+  }
+  return out;
+}
+
+export function registerRunCommand(program: Command): void {
+  program
+    .command('run')
+    .description('Run a training run on this machine: every actor in one process tree, the embedded bus or --nats')
+    .argument('<spec>', 'run spec (YAML)')
+    .option('--out <dir>', 'output folder: data, model, checkpoints, report', 'out/run')
+    .option('--nats <url>', 'use a NATS server instead of the embedded bus')
+    .option('--resume', 'continue the run in --out from its latest checkpoint', false)
+    .option('--steps <n>', 'override algorithm.steps')
+    .option('--seed <n>', 'override seed')
+    .option('--metrics-port <n>', 'Prometheus /metrics port (-1 = off)', '9464')
+    .option('--python <path>', 'Python interpreter with PyTorch for the engine (default /usr/bin/python3 or PARLEY_PYTHON)')
+    .action(async (specPath: string, opts: { out: string; nats?: string; resume: boolean; steps?: string; seed?: string; metricsPort: string; python?: string }) => {
+      const overrides: Record<string, unknown> = {};
+      if (opts.steps !== undefined) overrides.algorithm = { steps: Number(opts.steps) };
+      if (opts.seed !== undefined) overrides.seed = Number(opts.seed);
+      const spec = readRunSpec(resolve(specPath), overrides);
+      const logger = createLogger('run', process.env.PARLEY_LOG_LEVEL ?? 'warn');
+      const progress = new Progress();
+      const controller = new AbortController();
+      const onSignal = () => {
+        if (controller.signal.aborted) process.exit(130);
+        progress.log('stopping: finishing the current step and writing a checkpoint (Ctrl-C again to quit at once)');
+        controller.abort();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      try {
+        const report = await runLocal(spec, {
+          out: opts.out,
+          natsUrl: opts.nats,
+          resume: opts.resume,
+          metricsPort: Number(opts.metricsPort),
+          python: opts.python,
+          logger,
+          signal: controller.signal,
+          progress,
+        });
+        progress.done();
+        const f = (x: number | undefined) => (x === undefined ? 'n/a' : x.toFixed(3));
+        process.stdout.write(
+          `held-out pass^1: baseline ${f(report.baseline.pass1)}, after SFT ${f(report.after_sft?.pass1)}, final ${f(report.final.pass1)} (seed ${report.seed})\n` +
+            `report: ${resolve(opts.out, 'report.json')}, ${resolve(opts.out, 'summary.md')}, ${resolve(opts.out, 'reward-curve.svg')}\n`,
+        );
+      } catch (e) {
+        progress.done();
+        if ((e as { interrupted?: boolean }).interrupted) process.exit(130);
+        throw e;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
+}

@@ -1,0 +1,71 @@
+// Held-out evaluation: k episodes per task through the same episode driver as training, scored by the
+// sandbox, summarised as pass^k with bootstrap intervals.
+
+import { create } from '@bufbuild/protobuf';
+import { RolloutTaskSchema } from '../../core/gen/parley/v1/rollout_pb.js';
+import { passReport, type PassReport } from '../../eval/passk.js';
+import { runEpisode, type EpisodeOptions, type TaskInfo } from '../../rollout/episode.js';
+import type { EpisodePorts } from '../../rollout/ports.js';
+
+export interface EvalOptions {
+  run: string;
+  domain: string;
+  taskIds: string[];
+  k: number;
+  horizon: number;
+  mode: 'mua' | 'tau2';
+  concurrency: number;
+  episode: EpisodeOptions;
+  seed: number;
+  /** A label that makes conversation ids unique per evaluation (e.g. `after-sft`). */
+  label: string;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface EvalResult {
+  report: PassReport;
+  meanReward: number;
+  episodes: number;
+  terminations: Record<string, number>;
+}
+
+/** Runs the evaluation. Rejects when an actor fails in a way the episode driver cannot absorb (a transient failure that outlived its retries). */
+export async function evaluate(ports: EpisodePorts, info: Map<string, TaskInfo>, o: EvalOptions): Promise<EvalResult> {
+  const jobs: { taskId: string; sample: number }[] = [];
+  for (const taskId of o.taskIds) for (let s = 0; s < o.k; s++) jobs.push({ taskId, sample: s });
+  const successes = new Map<string, number>();
+  const terminations: Record<string, number> = {};
+  let rewardSum = 0;
+  let done = 0;
+  let next = 0;
+  const worker = async () => {
+    while (next < jobs.length) {
+      const job = jobs[next++]!;
+      const task = create(RolloutTaskSchema, {
+        run: o.run,
+        taskId: job.taskId,
+        domain: o.domain,
+        groupId: `eval-${o.label}-${job.taskId}`,
+        sampleIndex: job.sample,
+        groupSize: o.k,
+        horizon: o.horizon,
+        mode: o.mode,
+        seed: BigInt(o.seed * 1000 + job.sample),
+      });
+      const t = await runEpisode(ports, task, info.get(job.taskId)!, o.episode);
+      const r = t.reward ?? 0;
+      rewardSum += r;
+      if (r >= 1) successes.set(job.taskId, (successes.get(job.taskId) ?? 0) + 1);
+      const term = String(t.termination ?? 0);
+      terminations[term] = (terminations[term] ?? 0) + 1;
+      o.onProgress?.(++done, jobs.length);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(o.concurrency, jobs.length) }, worker));
+  const report = passReport(
+    o.taskIds.map((id) => ({ taskId: id, successes: successes.get(id) ?? 0, n: o.k })),
+    o.k,
+    o.seed,
+  );
+  return { report, meanReward: rewardSum / Math.max(1, jobs.length), episodes: jobs.length, terminations };
+}

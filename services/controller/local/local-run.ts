@@ -1,0 +1,289 @@
+// `parley run` on one machine: every actor of a run in this process tree (the PyTorch engine as a child
+// process), the embedded bus or a NATS server, cold-start SFT on demonstrations, then GRPO with the
+// scripted user, held-out pass^k before and after, a live progress line, /metrics, Ctrl-C checkpoints
+// and --resume.
+
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { connectBus } from '../../core/bus/index.js';
+import { createLocalClient } from '../../core/local-client.js';
+import type { Logger } from '../../core/logger.js';
+import { metricsRegistry, serveMetrics, type MetricsServer } from '../../core/metrics.js';
+import { runSubjects } from '../../core/run-subjects.js';
+import { Policy } from '../../core/gen/parley/v1/policy_pb.js';
+import { Sandbox, Termination } from '../../core/gen/parley/v1/sandbox_pb.js';
+import { UserSimulator } from '../../core/gen/parley/v1/usersim_pb.js';
+import { summarizePass, writeRunReport, type EvalSummary, type IterationRecord, type RunReport } from '../../eval/run-report.js';
+import { EngineSamplerBackend, Learner, connectTrainer, startEngineProcess, type EngineProcess } from '../../learner/index.js';
+import { createPolicyService, loadChatModel, policyMetrics } from '../../policy/index.js';
+import { DEFAULT_EPISODE_OPTIONS, type EpisodeOptions, type TaskInfo } from '../../rollout/episode.js';
+import { horizonAt } from '../../rollout/horizon.js';
+import type { EpisodePorts } from '../../rollout/ports.js';
+import { ensureRunStreams, publishGroup } from '../../rollout/publisher.js';
+import { RolloutWorker } from '../../rollout/worker.js';
+import { generateDemonstrations } from '../../sandbox/domains/local/expert.js';
+import { loadDomains, resolveSandboxConfig, SandboxService } from '../../sandbox/index.js';
+import { UserSimulatorService, parseUserSimConfig } from '../../usersim/index.js';
+import type { RunSpec } from '../run-spec.js';
+import { evaluate } from './evaluator.js';
+import { Progress } from './progress.js';
+import { checkLocalSpec, engineConfig, learnerConfig, localPaths, prepareLocalData } from './setup.js';
+import { runSft, tokenizeDemonstration } from './sft.js';
+
+export interface LocalRunOptions {
+  out: string;
+  natsUrl?: string;
+  resume: boolean;
+  /** Prometheus /metrics port (-1 = off, 0 = any free). */
+  metricsPort: number;
+  python?: string;
+  logger: Logger;
+  /** Aborting checkpoints and stops (Ctrl-C). */
+  signal?: AbortSignal;
+  /** One-line status sink (progress display). */
+  progress?: Progress;
+}
+
+interface RunState {
+  baseline?: EvalSummary;
+  after_sft?: EvalSummary | null;
+  iterations: IterationRecord[];
+  groupsPublished: number;
+  wallSeconds: number;
+  /** SaveWeights folder of the cold start (baseline Init + SFT), where RL begins. */
+  coldStartWeights?: string;
+}
+
+function seeded(seed: number) {
+  let a = seed >>> 0 || 1;
+  return () => {
+    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
+    return a / 4294967296;
+  };
+}
+
+/** Runs the spec locally. Resolves the report (also written to `out`). Rejects naming what failed. */
+export async function runLocal(spec: RunSpec, o: LocalRunOptions): Promise<RunReport> {
+  checkLocalSpec(spec);
+  const started = Date.now();
+  const paths = localPaths(spec, o.out);
+  const progress = o.progress ?? new Progress(false);
+  const say = (line: string) => progress.log(line);
+  if (!o.resume && existsSync(paths.statePath)) {
+    throw new Error(`${paths.out} holds an earlier run (run-state.json); pass --resume to continue it or choose another --out`);
+  }
+  const state: RunState = o.resume && existsSync(paths.statePath) ? JSON.parse(readFileSync(paths.statePath, 'utf8')) : { iterations: [], groupsPublished: 0, wallSeconds: 0 };
+  const saveState = () => writeFileSync(paths.statePath, JSON.stringify({ ...state, wallSeconds: state.wallSeconds + (Date.now() - started) / 1000 }, null, 2));
+  await prepareLocalData(spec, paths, say);
+
+  const model = loadChatModel(paths.modelDir);
+  const imEnd = model.encode('<|im_end|>');
+  const registry = metricsRegistry();
+  const closers: (() => Promise<void> | void)[] = [];
+  let engine: EngineProcess | undefined;
+  try {
+    say('starting the PyTorch engine');
+    engine = await startEngineProcess({ python: o.python });
+    closers.push(() => engine?.stop());
+    const trainer = connectTrainer(engine.address);
+    closers.push(() => trainer.close());
+    const engineCfg = engineConfig(spec, model.vocabSize);
+
+    const bus = await connectBus(o.natsUrl);
+    closers.push(() => bus.close());
+    await ensureRunStreams(bus, spec.name);
+    const sbConfig = resolveSandboxConfig({ dataDir: paths.dataRoot, domains: ['local'], metricsPort: -1, maxSessions: 100_000 });
+    const domains = loadDomains(sbConfig);
+    const local = domains.get('local')!;
+    const sandbox = new SandboxService(sbConfig, domains, registry);
+    closers.push(() => sandbox.stop());
+    const users = new UserSimulatorService({ config: parseUserSimConfig({ mode: 'scripted', maxConversations: 100_000 }), logger: o.logger, registry });
+    closers.push(() => users.close());
+    const sampler = new EngineSamplerBackend(trainer, { stopTokenIds: imEnd, sharedWithTrainer: true, maxBatch: 256 });
+    const policy = createPolicyService({
+      config: {
+        modelName: 'builtin',
+        maxContextTokens: spec.model.maxContextTokens,
+        defaultMaxTokens: spec.rollout.maxTokensPerTurn,
+        enableThinking: false,
+        adapterPrefix: 'policy',
+        keepAdapters: 2,
+        initialPolicyVersion: 0,
+        prefixCacheConversations: 100_000,
+        prefixCacheTokens: 50_000_000,
+        driftCheckRate: 0.05,
+      },
+      model,
+      backend: sampler,
+      metrics: policyMetrics(registry),
+      logger: o.logger,
+    });
+    const policyClient = createLocalClient(Policy, policy);
+    const ports: EpisodePorts = {
+      policy: policyClient,
+      sandbox: createLocalClient(Sandbox, sandbox.impl),
+      user: createLocalClient(UserSimulator, users as never),
+    };
+    let metrics: MetricsServer | undefined;
+    if (o.metricsPort >= 0) {
+      metrics = await serveMetrics(registry, o.metricsPort);
+      closers.push(() => metrics?.close());
+      say(`metrics on http://localhost:${metrics.port}/metrics`);
+    }
+
+    const info = new Map<string, TaskInfo>((await ports.sandbox.listTasks({ domain: 'local', split: '' })).tasks.map((t) => [t.id, { scenario: t.scenario, taskJson: t.taskJson }]));
+    const trainIds = local.splits.train ?? [];
+    const evalAll = local.splits.test ?? [];
+    const evalIds = spec.evaluation.maxTasks > 0 ? evalAll.slice(0, spec.evaluation.maxTasks) : evalAll;
+    const episode: EpisodeOptions = {
+      ...DEFAULT_EPISODE_OPTIONS,
+      maxSteps: spec.rollout.maxSteps,
+      maxToolErrors: spec.rollout.maxToolErrors,
+      maxContextTokens: spec.model.maxContextTokens,
+      temperature: spec.rollout.temperature,
+      topP: spec.rollout.topP,
+      maxTokensPerTurn: spec.rollout.maxTokensPerTurn,
+      worker: 'eval',
+    };
+    const runEval = async (label: string, step: number): Promise<EvalSummary> => {
+      const r = await evaluate(ports, info, {
+        run: spec.name, domain: 'local', taskIds: evalIds, k: spec.evaluation.k, horizon: horizonAt(spec.horizon, step), mode: spec.rollout.mode,
+        concurrency: 128, episode, seed: spec.seed + step, label: `${label.replace(/[^A-Za-z0-9]+/g, '-')}-${step}`,
+        onProgress: (d, t) => progress.status(`evaluating (${label}): ${d}/${t} episodes`),
+      });
+      const terms = Object.entries(r.terminations).map(([k, v]) => `${Termination[Number(k)] ?? k} ${v}`).join(', ');
+      say(`held-out ${label}: pass^1 ${r.report.pass1.value.toFixed(3)} [${r.report.pass1.low.toFixed(3)}, ${r.report.pass1.high.toFixed(3)}], ${Object.entries(r.report.passk).map(([k, e]) => `pass^${k} ${e.value.toFixed(3)}`).join(' ')} (${terms})`);
+      return summarizePass(r.report);
+    };
+
+    // ---- cold start ----------------------------------------------------------------------------
+    const probe = new Learner(learnerConfig(spec, paths, engineCfg, ''), { bus, trainer, logger: o.logger, registry });
+    const existing = await probe.store.latest();
+    if (!existing && !state.coldStartWeights) {
+      await trainer.init({ model: 'builtin', configJson: JSON.stringify(engineCfg), seed: BigInt(spec.seed) });
+      state.baseline = await runEval('baseline', 0);
+      saveState();
+      state.after_sft = null;
+      if (spec.sft.enabled) {
+        const count = typeof spec.sft.demonstrations === 'number' ? spec.sft.demonstrations : 0;
+        const demos = await generateDemonstrations({ domainDir: paths.domainDir, count, skipAskRate: spec.sft.expertSkipAskRate, seed: spec.seed });
+        say(`SFT on ${demos.demonstrations.length} demonstrations from an imperfect expert (solves ${(demos.solvedShare * 100).toFixed(0)}%; skips asking ${(spec.sft.expertSkipAskRate * 100).toFixed(0)}% of the time)`);
+        const tokenized = demos.demonstrations.map((d) => tokenizeDemonstration(model, d.messages as never));
+        const loss = await runSft(trainer, tokenized, {
+          epochs: spec.sft.epochs, learningRate: spec.sft.learningRate, microBatchTokens: spec.algorithm.microBatchTokens, batchSequences: 32, maxGradNorm: 1, seed: spec.seed,
+          onProgress: (d, t, l) => progress.status(`SFT ${d}/${t} batches, loss ${l.toFixed(3)}`),
+        });
+        say(`SFT done: final epoch loss ${loss.toFixed(3)}`);
+        state.after_sft = await runEval('after SFT', 0);
+      }
+      // The learner starts from these weights (its checkpoint 0 holds them).
+      const saved = await trainer.saveWeights({ path: paths.coldStartDir, version: 0n });
+      state.coldStartWeights = saved.path;
+      saveState();
+    } else {
+      say(existing ? `resuming at learner step ${existing.step}` : "resuming after the cold start");
+    }
+
+    // ---- RL ------------------------------------------------------------------------------------
+    const learner = new Learner(learnerConfig(spec, paths, engineCfg, state.coldStartWeights ?? ''), { bus, trainer, logger: o.logger, registry });
+    await learner.start();
+    closers.push(() => learner.stop());
+    const workers: RolloutWorker[] = [];
+    for (let i = 0; i < Math.max(1, spec.actors.rollout.replicas); i++) {
+      const w = new RolloutWorker(
+        { run: spec.name, name: `rollout-${i}`, concurrency: spec.rollout.concurrency, ackWaitMs: 120_000, maxDeliver: 5, drainTimeoutMs: 10_000, episode: { ...episode, worker: `rollout-${i}` } },
+        { bus, ports, logger: o.logger, registry },
+      );
+      await w.start();
+      workers.push(w);
+    }
+    closers.push(() => Promise.all(workers.map((w) => w.stop())).then(() => undefined));
+    const subjects = runSubjects(spec.name);
+    const rand = seeded(spec.seed * 7919 + state.groupsPublished);
+    const topUp = async (step: number) => {
+      const pending = (await bus.streamInfo(subjects.tasksStream)).messages;
+      if (pending >= spec.algorithm.groupsPerStep * spec.algorithm.groupSize) return;
+      const version = BigInt(learner.status().policyVersion);
+      for (let g = 0; g < spec.algorithm.groupsPerStep; g++) {
+        const taskId = trainIds[Math.floor(rand() * trainIds.length)]!;
+        await publishGroup(bus, {
+          run: spec.name, domain: 'local', taskId, groupId: `g${state.groupsPublished++}`, groupSize: spec.algorithm.groupSize,
+          horizon: horizonAt(spec.horizon, step), minPolicyVersion: version, mode: spec.rollout.mode, seed: BigInt(spec.seed * 100_000 + state.groupsPublished),
+        });
+      }
+    };
+    const tokensMetric = () => {
+      const m = registry.getSingleMetric('parley_rollout_tokens_total') as unknown as { hashMap?: Record<string, { value: number; labels: { kind: string } }> } | undefined;
+      return Object.values(m?.hashMap ?? {}).find((v) => v.labels.kind === 'all')?.value ?? 0;
+    };
+    let step = learner.status().step;
+    let lastTokens = tokensMetric();
+    let lastTime = Date.now();
+    while (step < spec.algorithm.steps && !o.signal?.aborted) {
+      await topUp(step);
+      const target = step + 1;
+      const stepStarted = Date.now();
+      while (!o.signal?.aborted) {
+        try {
+          await learner.waitForStep(target, 1000);
+          break;
+        } catch (e) {
+          if ((e as { code?: string }).code !== 'deadline_exceeded') throw e;
+          await topUp(step);
+          const st = learner.status();
+          const pending = (await bus.streamInfo(subjects.tasksStream)).messages;
+          progress.status(`step ${target}/${spec.algorithm.steps} | tasks queued ${pending} | learner buffered ${st.buffered}, consumed ${st.consumed} | zero-variance groups dropped ${st.zeroVarianceGroups} | stale ${st.droppedStale}`);
+        }
+      }
+      if (o.signal?.aborted) break;
+      step = target;
+      const st = learner.status();
+      // Weight sync: the engine that trains also samples, so the policy records the new version.
+      await policyClient.loadWeights({ version: BigInt(st.policyVersion), uri: learner.latest?.weightsPath ?? '', kind: 'full' });
+      const now = Date.now();
+      const tokens = tokensMetric();
+      const it: IterationRecord = {
+        step, reward_mean: st.rewardMean, pass1: null, episodes: spec.algorithm.groupsPerStep * spec.algorithm.groupSize,
+        tokens_per_s: (tokens - lastTokens) / Math.max(0.001, (now - lastTime) / 1000), staleness: st.droppedStale, horizon: st.horizon || horizonAt(spec.horizon, step),
+        seconds: (now - stepStarted) / 1000, zero_variance_groups: st.zeroVarianceGroups,
+      };
+      lastTokens = tokens;
+      lastTime = now;
+      if (spec.evaluation.everySteps > 0 && step % spec.evaluation.everySteps === 0 && step < spec.algorithm.steps) it.pass1 = (await runEval(`step ${step}`, step)).pass1;
+      state.iterations.push(it);
+      saveState();
+      say(`step ${step}/${spec.algorithm.steps} | reward ${it.reward_mean.toFixed(3)} | ${it.tokens_per_s.toFixed(0)} tok/s | horizon ${it.horizon} | stale dropped ${st.droppedStale} | zero-variance groups ${st.zeroVarianceGroups}${it.pass1 !== null ? ` | held-out pass^1 ${it.pass1.toFixed(3)}` : ''}`);
+    }
+    if (o.signal?.aborted) {
+      await Promise.all(workers.map((w) => w.stop()));
+      await learner.stop();
+      saveState();
+      say(`stopped at step ${learner.status().step}; checkpoint in ${paths.checkpointDir}; continue with --resume`);
+      throw Object.assign(new Error('interrupted'), { interrupted: true });
+    }
+    await Promise.all(workers.map((w) => w.stop()));
+    const final = await runEval('final', step);
+    const last = state.iterations.at(-1);
+    if (last) last.pass1 = final.pass1;
+    const report: RunReport = {
+      run: spec.name,
+      seed: spec.seed,
+      spec,
+      baseline: state.baseline ?? final,
+      after_sft: state.after_sft ?? null,
+      final,
+      iterations: state.iterations,
+      wall_seconds: state.wallSeconds + (Date.now() - started) / 1000,
+    };
+    writeRunReport(paths.out, report);
+    saveState();
+    return report;
+  } finally {
+    for (const c of closers.reverse()) {
+      try {
+        await c();
+      } catch (e) {
+        o.logger.warn({ err: e }, 'error while shutting down');
+      }
+    }
+  }
+}
