@@ -1,0 +1,181 @@
+// The containers of each actor group: which image runs what, with which ports, probes, environment
+// (API keys and NATS credentials only by secretKeyRef) and resources from the run spec.
+
+import type { V1Container, V1EnvVar, V1Probe, V1ResourceRequirements } from '@kubernetes/client-node';
+import type { ControllerConfig } from './config.js';
+import { groupObjectName, type GroupName } from './labels.js';
+import { cacheEnv, containerSecurityContext, scratchMounts } from './pod-security.js';
+import { CONFIG_MOUNT, DATA_MOUNT } from './run-config.js';
+import type { ActorGroup, RunSpec } from './run-spec.js';
+
+export const PORTS = { grpc: 50051, usersimGrpc: 50053, learnerGrpc: 50061, engine: 50071, metrics: 9464, vllm: 8000 } as const;
+const GPU = 'nvidia.com/gpu';
+
+/** Extended resources (GPUs) must appear in limits; a request alone is copied there, as Kubernetes requires. */
+export function resourceRequirements(r: ActorGroup['resources']): V1ResourceRequirements {
+  const requests = Object.fromEntries(Object.entries(r.requests).map(([k, v]) => [k, String(v)]));
+  const limits = Object.fromEntries(Object.entries(r.limits).map(([k, v]) => [k, String(v)]));
+  for (const [k, v] of Object.entries(requests)) if (k.includes('/') && limits[k] === undefined) limits[k] = v;
+  return { ...(Object.keys(requests).length ? { requests } : {}), ...(Object.keys(limits).length ? { limits } : {}) };
+}
+
+/** GPUs a group asks for per pod. */
+export function gpuCount(group: ActorGroup): number {
+  return Number(group.resources.limits[GPU] ?? group.resources.requests[GPU] ?? 0);
+}
+
+/** `name` or `name/key` (key default `api-key`) of the Secret holding the user simulator's API key. */
+export function parseSecretRef(ref: string, defaultKey = 'api-key'): { name: string; key: string } {
+  const [name, key] = ref.split('/', 2);
+  return { name: name!, key: key || defaultKey };
+}
+
+/** PARLEY_BUS_URL: from the Secret when configured (it carries credentials), else in plain text. */
+export function busEnv(config: ControllerConfig): V1EnvVar {
+  if (config.busUrlSecret) return { name: 'PARLEY_BUS_URL', valueFrom: { secretKeyRef: parseSecretRef(config.busUrlSecret) } };
+  return { name: 'PARLEY_BUS_URL', value: config.busUrl };
+}
+
+function baseEnv(spec: RunSpec, config: ControllerConfig, group: ActorGroup): V1EnvVar[] {
+  return [
+    { name: 'PARLEY_RUN', value: spec.name },
+    busEnv(config),
+    { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    { name: 'PARLEY_LOG_LEVEL', value: 'info' },
+    ...Object.entries(group.env).map(([name, value]) => ({ name, value })),
+  ];
+}
+
+const grpcProbe = (port: number, failureThreshold = 3): V1Probe => ({ grpc: { port }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold });
+
+function parleyContainer(name: string, args: string[], config: ControllerConfig, env: V1EnvVar[], resources: V1ResourceRequirements): V1Container {
+  return {
+    name,
+    image: config.parleyImage,
+    imagePullPolicy: config.imagePullPolicy,
+    args,
+    env,
+    resources,
+    securityContext: containerSecurityContext(),
+    volumeMounts: [...scratchMounts(false), { name: 'run-config', mountPath: CONFIG_MOUNT, readOnly: true }],
+  };
+}
+
+function vllmContainer(model: string, maxLen: number, group: ActorGroup, config: ControllerConfig, lora?: RunSpec['model']['lora']): V1Container {
+  const gpus = gpuCount(group);
+  const args = ['--model', model, '--served-model-name', model, '--host', '0.0.0.0', '--port', String(PORTS.vllm), '--max-model-len', String(maxLen)];
+  if (gpus > 1) args.push('--tensor-parallel-size', String(gpus));
+  if (lora) args.push('--enable-lora', '--max-lora-rank', String(lora.rank), '--max-loras', '2');
+  return {
+    name: 'vllm',
+    image: group.image ?? config.vllmImage,
+    imagePullPolicy: config.imagePullPolicy,
+    args,
+    // Runtime LoRA loading is how new policy versions reach vLLM (immutable adapter names per version).
+    env: [...cacheEnv(), { name: 'VLLM_ALLOW_RUNTIME_LORA_UPDATING', value: 'True' }, ...Object.entries(group.env).map(([name, value]) => ({ name, value }))],
+    ports: [{ name: 'vllm', containerPort: PORTS.vllm }],
+    resources: resourceRequirements(group.resources),
+    securityContext: containerSecurityContext(),
+    volumeMounts: [...scratchMounts(true), { name: 'data', mountPath: DATA_MOUNT }],
+    startupProbe: { httpGet: { path: '/health', port: PORTS.vllm }, periodSeconds: 10, failureThreshold: 180 },
+    readinessProbe: { httpGet: { path: '/health', port: PORTS.vllm }, periodSeconds: 10 },
+  };
+}
+
+function engineContainer(spec: RunSpec, group: ActorGroup, config: ControllerConfig, resources: V1ResourceRequirements): V1Container {
+  return {
+    name: 'engine',
+    image: config.engineImage,
+    imagePullPolicy: config.imagePullPolicy,
+    args: ['serve', '--port', String(PORTS.engine), '--host', '127.0.0.1'],
+    env: [...cacheEnv(), { name: 'PARLEY_RUN', value: spec.name }, ...Object.entries(group.env).map(([name, value]) => ({ name, value }))],
+    resources,
+    securityContext: containerSecurityContext(),
+    volumeMounts: [...scratchMounts(true), { name: 'data', mountPath: DATA_MOUNT }],
+  };
+}
+
+const sidecarResources: V1ResourceRequirements = { requests: { cpu: '500m', memory: '1Gi' }, limits: { memory: '4Gi' } };
+
+/** Containers of one group's pods. `uses` tells the pod builder which volumes they need. */
+export function groupContainers(group: GroupName, spec: RunSpec, config: ControllerConfig): { containers: V1Container[]; gpuCaches: boolean; data: boolean } {
+  const g = spec.actors[group];
+  const run = spec.name;
+  const env = baseEnv(spec, config, g);
+  const metricsPort = { name: 'metrics', containerPort: PORTS.metrics };
+  switch (group) {
+    case 'sandbox': {
+      const args = ['serve', 'sandbox', '--port', String(PORTS.grpc), '--metrics-port', String(PORTS.metrics), '--domains', spec.data.domain];
+      args.push('--data-dir', spec.data.dataDir ? spec.data.dataDir.replace(/\/[^/]+\/?$/, '') : config.tau2DataDir);
+      const c = parleyContainer('sandbox', args, config, env, resourceRequirements(g.resources));
+      if (g.image) c.image = g.image;
+      Object.assign(c, { ports: [{ name: 'grpc', containerPort: PORTS.grpc }, metricsPort], readinessProbe: grpcProbe(PORTS.grpc), livenessProbe: grpcProbe(PORTS.grpc, 6) });
+      return { containers: [c], gpuCaches: false, data: false };
+    }
+    case 'userSimulator': {
+      const u = spec.userSimulator;
+      const ownLlm = u.mode === 'llm' && !u.baseUrl;
+      const args = ['serve', 'usersim', '--mode', u.mode, '--port', String(PORTS.usersimGrpc), '--metrics-port', String(PORTS.metrics), '--temperature', String(u.temperature)];
+      if (u.mode === 'llm') args.push('--base-url', u.baseUrl ?? `http://127.0.0.1:${PORTS.vllm}/v1`, '--model', u.model ?? '');
+      const userEnv = [...env, { name: 'PARLEY_TAU2_DATA', value: config.tau2DataDir }];
+      if (u.apiKeySecret) {
+        userEnv.push({ name: 'OPENAI_API_KEY', valueFrom: { secretKeyRef: parseSecretRef(u.apiKeySecret) } });
+        args.push('--api-key-env', 'OPENAI_API_KEY');
+      }
+      const c = parleyContainer('usersim', args, config, userEnv, ownLlm ? sidecarResources : resourceRequirements(g.resources));
+      if (g.image && !ownLlm) c.image = g.image;
+      Object.assign(c, { ports: [{ name: 'grpc', containerPort: PORTS.usersimGrpc }, metricsPort], readinessProbe: grpcProbe(PORTS.usersimGrpc), livenessProbe: grpcProbe(PORTS.usersimGrpc, 6) });
+      const containers = ownLlm ? [vllmContainer(u.model!, spec.model.maxContextTokens, g, config), c] : [c];
+      return { containers, gpuCaches: ownLlm, data: ownLlm };
+    }
+    case 'policy': {
+      const builtin = spec.model.name === 'builtin';
+      const policyEnv: V1EnvVar[] = [
+        ...env,
+        { name: 'PARLEY_MODEL_DIR', value: spec.model.tokenizer ?? `${DATA_MOUNT}/models/${spec.model.name}` },
+        { name: 'PARLEY_MODEL_NAME', value: spec.model.name },
+        { name: 'PARLEY_MAX_CONTEXT_TOKENS', value: String(spec.model.maxContextTokens) },
+        { name: 'PARLEY_PORT', value: String(PORTS.grpc) },
+        { name: 'PARLEY_METRICS_PORT', value: String(PORTS.metrics) },
+        builtin
+          ? { name: 'PARLEY_ENGINE_ADDRESS', value: `127.0.0.1:${PORTS.engine}` }
+          : { name: 'PARLEY_BACKEND_URL', value: `http://127.0.0.1:${PORTS.vllm}/v1` },
+      ];
+      const sidecar = parleyContainer('policy', ['serve', 'policy'], config, policyEnv, sidecarResources);
+      Object.assign(sidecar, { ports: [{ name: 'grpc', containerPort: PORTS.grpc }, metricsPort], readinessProbe: grpcProbe(PORTS.grpc), livenessProbe: grpcProbe(PORTS.grpc, 6) });
+      const backend = builtin ? engineContainer(spec, g, config, resourceRequirements(g.resources)) : vllmContainer(spec.model.name, spec.model.maxContextTokens, g, config, spec.model.lora);
+      return { containers: [backend, sidecar], gpuCaches: true, data: true };
+    }
+    case 'learner': {
+      const learnerEnv: V1EnvVar[] = [
+        ...env,
+        { name: 'PARLEY_TRAINER_ADDRESS', value: `127.0.0.1:${PORTS.engine}` },
+        { name: 'PARLEY_PORT', value: String(PORTS.learnerGrpc) },
+        { name: 'PARLEY_METRICS_PORT', value: String(PORTS.metrics) },
+      ];
+      const learner = parleyContainer('learner', ['serve', 'learner', '--config', `${CONFIG_MOUNT}/learner.yaml`], config, learnerEnv, {
+        requests: { cpu: '1', memory: '2Gi' },
+        limits: { memory: '8Gi' },
+      });
+      learner.volumeMounts!.push({ name: 'data', mountPath: DATA_MOUNT });
+      // The learner finishes and checkpoints its step on SIGTERM; its readiness follows the engine's health.
+      Object.assign(learner, {
+        ports: [{ name: 'grpc', containerPort: PORTS.learnerGrpc }, metricsPort],
+        readinessProbe: grpcProbe(PORTS.learnerGrpc),
+        startupProbe: { ...grpcProbe(PORTS.learnerGrpc), failureThreshold: 90 },
+      });
+      const engine = engineContainer(spec, g, config, resourceRequirements(g.resources));
+      if (g.image) engine.image = g.image;
+      return { containers: [engine, learner], gpuCaches: true, data: true };
+    }
+    case 'rollout': {
+      const args = ['serve', 'rollout', '--run', run, '--nats', '$(PARLEY_BUS_URL)', '--name', '$(POD_NAME)', '--concurrency', String(spec.rollout.concurrency)];
+      args.push('--sandbox', `${groupObjectName(run, 'sandbox')}:${PORTS.grpc}`, '--usersim', `${groupObjectName(run, 'userSimulator')}:${PORTS.usersimGrpc}`);
+      args.push('--policy', `${groupObjectName(run, 'policy')}:${PORTS.grpc}`, '--metrics-port', String(PORTS.metrics));
+      const c = parleyContainer('rollout', args, config, env, resourceRequirements(g.resources));
+      if (g.image) c.image = g.image;
+      Object.assign(c, { ports: [metricsPort], livenessProbe: { httpGet: { path: '/healthz', port: PORTS.metrics }, periodSeconds: 10, failureThreshold: 6 } });
+      return { containers: [c], gpuCaches: false, data: false };
+    }
+  }
+}

@@ -1,0 +1,78 @@
+// The run's ConfigMap: the normalised run spec every actor reads, and the learner's settings derived
+// from it (checked by the learner's own schema), with a content hash that rolls pods on change.
+
+import { createHash } from 'node:crypto';
+import { isAbsolute, posix } from 'node:path';
+import { stringify } from 'yaml';
+import { learnerConfig } from '../learner/index.js';
+import type { ControllerConfig } from './config.js';
+import type { RunSpec } from './run-spec.js';
+
+/** Where the ConfigMap is mounted in every actor container. */
+export const CONFIG_MOUNT = '/etc/parley/run';
+/** Where the shared volume (checkpoints, weights, models) is mounted. */
+export const DATA_MOUNT = '/data';
+
+const ESTIMATOR_TO_LEARNER = { grpo: 'grpo', drgrpo: 'dr_grpo', rloo: 'rloo', reinforce_pp: 'reinforce_pp' } as const;
+
+/** The checkpoint folder in the pods: relative run-spec paths live under /data/<run>/. */
+export function checkpointDir(spec: RunSpec): string {
+  return isAbsolute(spec.checkpoint.dir) ? spec.checkpoint.dir : posix.join(DATA_MOUNT, spec.name, spec.checkpoint.dir);
+}
+
+/**
+ * The learner's settings for the run. Throws ParleyError(invalid_argument) when the run spec maps to
+ * settings the learner rejects (the message names the learner field).
+ */
+export function learnerSettings(spec: RunSpec, config: ControllerConfig): Record<string, unknown> {
+  const a = spec.algorithm;
+  const engine = { ...spec.model.engine, ...(spec.model.lora ? { lora: spec.model.lora } : {}) };
+  const settings = {
+    run: spec.name,
+    algorithm: ESTIMATOR_TO_LEARNER[a.estimator],
+    groupSize: a.groupSize,
+    groupsPerStep: a.groupsPerStep,
+    dropZeroVarianceGroups: a.dropZeroVarianceGroups,
+    gamma: a.gamma,
+    lr: a.learningRate,
+    maxGradNorm: a.maxGradNorm,
+    clipLow: a.clipLow,
+    clipHigh: a.clipHigh,
+    dualClip: a.dualClip,
+    klCoef: a.klCoef,
+    entropyCoef: a.entropyCoef,
+    aggregation: a.aggregation,
+    microBatchTokens: a.microBatchTokens,
+    maxStepsOffPolicy: a.maxStepsOffPolicy,
+    checkpointDir: checkpointDir(spec),
+    // Without a shared volume the policy pods cannot read the learner's folder: weights go through NATS.
+    weightsTransport: config.sharedVolumeClaim ? 'directory' : 'object_store',
+    horizons: spec.horizon.horizons,
+    horizonEverySteps: spec.horizon.everySteps,
+    model: spec.model.name,
+    engineConfigJson: JSON.stringify(engine),
+    seed: spec.seed,
+  };
+  learnerConfig(settings);
+  return settings;
+}
+
+export interface RenderedRunConfig {
+  data: Record<string, string>;
+  /** First 16 hex digits of the SHA-256 of `data`. */
+  hash: string;
+}
+
+/** The ConfigMap data. Throws like learnerSettings. */
+export function renderRunConfig(spec: RunSpec, config: ControllerConfig): RenderedRunConfig {
+  const data = {
+    'run.yaml': stringify(spec),
+    'learner.yaml': stringify(learnerSettings(spec, config)),
+  };
+  return { data, hash: contentHash(data) };
+}
+
+/** A short, stable hash of any JSON value (keys in insertion order). */
+export function contentHash(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16);
+}
