@@ -41,6 +41,12 @@ try {
   } catch (e) {
     stale.push(`cannot regenerate the Python stubs (${e.message}); install protobuf-compiler protobuf-compiler-grpc`);
   }
+  // The TrainingRun CRD, RBAC and values schema generated from the run spec.
+  try {
+    execFileSync('npx', ['tsx', 'services/controller/crd-generate.ts', '--check'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (e) {
+    stale.push(`generated Kubernetes manifests are stale (${String(e.stderr ?? e.message).trim()}); run npx tsx services/controller/crd-generate.ts`);
+  }
   if (stale.length) {
     console.error(`generated code in ${GEN} is stale; run \`npm run generate\` and commit:\n  ${stale.join('\n  ')}`);
     process.exit(1);

@@ -5,6 +5,7 @@ import { ParleyError } from '../core/errors.js';
 import { CliError } from './errors.js';
 import { registerBenchCommands, registerRolloutServe } from './bench-commands.js';
 import { registerRunCommand } from './run-command.js';
+import { registerControllerCommands } from '../controller/cli.js';
 import { registerSandboxCommands } from './sandbox-commands.js';
 import { usersimCommand } from '../usersim/cli.js';
 import { registerEngineCommands, registerLearnerServeCommand } from '../learner/cli.js';
@@ -16,6 +17,7 @@ const program = new Command('parley')
   .exitOverride();
 const serve = program.command('serve').description('Serve one Parley service over gRPC');
 registerRunCommand(program);
+registerControllerCommands(program, serve);
 registerSandboxCommands(program, serve);
 registerBenchCommands(program);
 registerRolloutServe(serve);
