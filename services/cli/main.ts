@@ -4,7 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { ParleyError } from '../core/errors.js';
 import { CliError } from './errors.js';
 import { registerBenchCommands, registerRolloutServe } from './bench-commands.js';
-import { registerRunCommand } from './run-command.js';
+import { registerEvalCommand, registerRunCommand } from './run-command.js';
 import { registerControllerCommands } from '../controller/cli.js';
 import { registerSandboxCommands } from './sandbox-commands.js';
 import { usersimCommand } from '../usersim/cli.js';
@@ -17,6 +17,7 @@ const program = new Command('parley')
   .exitOverride();
 const serve = program.command('serve').description('Serve one Parley service over gRPC');
 registerRunCommand(program);
+registerEvalCommand(program);
 registerControllerCommands(program, serve);
 registerSandboxCommands(program, serve);
 registerBenchCommands(program);

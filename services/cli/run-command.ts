@@ -89,3 +89,36 @@ export function registerRunCommand(program: Command): void {
       }
     });
 }
+
+export function registerEvalCommand(program: Command): void {
+  program
+    .command('eval')
+    .description('pass^k with confidence intervals: the local domain (builtin model, scripted user) or a τ² domain (vLLM policy, LLM user)')
+    .argument('<spec>', 'run spec (YAML)')
+    .option('--k <n>', 'trials per task', '4')
+    .option('--checkpoint <dir>', 'a `parley run` output folder: evaluate its latest checkpoint (local domain)')
+    .option('--out <dir>', 'output folder (eval.json) when no --checkpoint is given', 'out/eval')
+    .option('--policy-url <url>', 'OpenAI-compatible endpoint serving the policy model (τ² domains), e.g. http://localhost:8000/v1')
+    .option('--user-url <url>', 'OpenAI-compatible endpoint of the LLM user (default: spec userSimulator.baseUrl)')
+    .option('--user-model <name>', 'LLM user model (default: spec userSimulator.model)')
+    .option('--tasks <n>', 'evaluate the first N tasks of the evaluation split')
+    .option('--python <path>', 'Python interpreter with PyTorch (builtin model)')
+    .action(async (specPath: string, opts: { k: string; checkpoint?: string; out: string; policyUrl?: string; userUrl?: string; userModel?: string; tasks?: string; python?: string }) => {
+      const k = Number(opts.k);
+      if (!Number.isInteger(k) || k < 1) throw new CliError(`--k: expected an integer ≥ 1, got '${opts.k}'`);
+      const overrides: Record<string, unknown> = {};
+      if (opts.tasks !== undefined) overrides.evaluation = { maxTasks: Number(opts.tasks) };
+      const spec = readRunSpec(resolve(specPath), overrides);
+      const u = spec.userSimulator;
+      const userUrl = opts.userUrl ?? u.baseUrl;
+      const user = u.mode === 'llm' || opts.userUrl
+        ? { mode: 'llm', baseUrl: userUrl, model: opts.userModel ?? u.model, temperature: u.temperature, apiKeyEnv: u.apiKeySecret ?? 'OPENAI_API_KEY' }
+        : { mode: 'scripted' };
+      const progress = new Progress();
+      const { runEvaluation } = await import('../controller/local/eval-run.js');
+      const r = await runEvaluation(spec, { k, checkpoint: opts.checkpoint, out: opts.out, policyUrl: opts.policyUrl, user, python: opts.python, logger: createLogger('eval', process.env.PARLEY_LOG_LEVEL ?? 'warn'), progress });
+      progress.done();
+      for (const [kk, e] of Object.entries(r.pass)) process.stdout.write(`pass^${kk} = ${e.value.toFixed(3)} (95% CI ${e.low.toFixed(3)}–${e.high.toFixed(3)})\n`);
+      process.stdout.write(`${r.tasks} tasks × ${r.k} trials on ${r.domain}; mean reward ${r.meanReward.toFixed(3)}; terminations ${JSON.stringify(r.terminations)}\n`);
+    });
+}

@@ -5,25 +5,19 @@
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { connectBus } from '../../core/bus/index.js';
-import { createLocalClient } from '../../core/local-client.js';
 import type { Logger } from '../../core/logger.js';
 import { metricsRegistry, serveMetrics, type MetricsServer } from '../../core/metrics.js';
 import { runSubjects } from '../../core/run-subjects.js';
-import { Policy } from '../../core/gen/parley/v1/policy_pb.js';
-import { Sandbox, Termination } from '../../core/gen/parley/v1/sandbox_pb.js';
-import { UserSimulator } from '../../core/gen/parley/v1/usersim_pb.js';
+import { Termination } from '../../core/gen/parley/v1/sandbox_pb.js';
 import { summarizePass, writeRunReport, type EvalSummary, type IterationRecord, type RunReport } from '../../eval/run-report.js';
 import { EngineSamplerBackend, Learner, connectTrainer, startEngineProcess, type EngineProcess } from '../../learner/index.js';
-import { createPolicyService, loadChatModel, policyMetrics } from '../../policy/index.js';
-import { DEFAULT_EPISODE_OPTIONS, type EpisodeOptions, type TaskInfo } from '../../rollout/episode.js';
+import { loadChatModel } from '../../policy/index.js';
 import { horizonAt } from '../../rollout/horizon.js';
-import type { EpisodePorts } from '../../rollout/ports.js';
 import { ensureRunStreams, publishGroup } from '../../rollout/publisher.js';
 import { RolloutWorker } from '../../rollout/worker.js';
 import { generateDemonstrations } from '../../sandbox/domains/local/expert.js';
-import { loadDomains, resolveSandboxConfig, SandboxService } from '../../sandbox/index.js';
-import { UserSimulatorService, parseUserSimConfig } from '../../usersim/index.js';
 import type { RunSpec } from '../run-spec.js';
+import { episodeOptions, evalTaskIds, startLocalActors } from './actors.js';
 import { evaluate } from './evaluator.js';
 import { Progress } from './progress.js';
 import { checkLocalSpec, engineConfig, learnerConfig, localPaths, prepareLocalData } from './setup.js';
@@ -91,38 +85,10 @@ export async function runLocal(spec: RunSpec, o: LocalRunOptions): Promise<RunRe
     const bus = await connectBus(o.natsUrl);
     closers.push(() => bus.close());
     await ensureRunStreams(bus, spec.name);
-    const sbConfig = resolveSandboxConfig({ dataDir: paths.dataRoot, domains: ['local'], metricsPort: -1, maxSessions: 100_000 });
-    const domains = loadDomains(sbConfig);
-    const local = domains.get('local')!;
-    const sandbox = new SandboxService(sbConfig, domains, registry);
-    closers.push(() => sandbox.stop());
-    const users = new UserSimulatorService({ config: parseUserSimConfig({ mode: 'scripted', maxConversations: 100_000 }), logger: o.logger, registry });
-    closers.push(() => users.close());
     const sampler = new EngineSamplerBackend(trainer, { stopTokenIds: imEnd, sharedWithTrainer: true, maxBatch: 256 });
-    const policy = createPolicyService({
-      config: {
-        modelName: 'builtin',
-        maxContextTokens: spec.model.maxContextTokens,
-        defaultMaxTokens: spec.rollout.maxTokensPerTurn,
-        enableThinking: false,
-        adapterPrefix: 'policy',
-        keepAdapters: 2,
-        initialPolicyVersion: 0,
-        prefixCacheConversations: 100_000,
-        prefixCacheTokens: 50_000_000,
-        driftCheckRate: 0.05,
-      },
-      model,
-      backend: sampler,
-      metrics: policyMetrics(registry),
-      logger: o.logger,
-    });
-    const policyClient = createLocalClient(Policy, policy);
-    const ports: EpisodePorts = {
-      policy: policyClient,
-      sandbox: createLocalClient(Sandbox, sandbox.impl),
-      user: createLocalClient(UserSimulator, users as never),
-    };
+    const actors = await startLocalActors({ spec, dataRoot: paths.dataRoot, model, backend: sampler, registry, logger: o.logger });
+    closers.push(() => actors.close());
+    const { ports, policy: policyClient, domain: local, info } = actors;
     let metrics: MetricsServer | undefined;
     if (o.metricsPort >= 0) {
       metrics = await serveMetrics(registry, o.metricsPort);
@@ -130,20 +96,9 @@ export async function runLocal(spec: RunSpec, o: LocalRunOptions): Promise<RunRe
       say(`metrics on http://localhost:${metrics.port}/metrics`);
     }
 
-    const info = new Map<string, TaskInfo>((await ports.sandbox.listTasks({ domain: 'local', split: '' })).tasks.map((t) => [t.id, { scenario: t.scenario, taskJson: t.taskJson }]));
-    const trainIds = local.splits.train ?? [];
-    const evalAll = local.splits.test ?? [];
-    const evalIds = spec.evaluation.maxTasks > 0 ? evalAll.slice(0, spec.evaluation.maxTasks) : evalAll;
-    const episode: EpisodeOptions = {
-      ...DEFAULT_EPISODE_OPTIONS,
-      maxSteps: spec.rollout.maxSteps,
-      maxToolErrors: spec.rollout.maxToolErrors,
-      maxContextTokens: spec.model.maxContextTokens,
-      temperature: spec.rollout.temperature,
-      topP: spec.rollout.topP,
-      maxTokensPerTurn: spec.rollout.maxTokensPerTurn,
-      worker: 'eval',
-    };
+    const trainIds = local.splits[spec.data.trainSplit] ?? [];
+    const evalIds = evalTaskIds(spec, local);
+    const episode = episodeOptions(spec);
     const runEval = async (label: string, step: number): Promise<EvalSummary> => {
       const r = await evaluate(ports, info, {
         run: spec.name, domain: 'local', taskIds: evalIds, k: spec.evaluation.k, horizon: horizonAt(spec.horizon, step), mode: spec.rollout.mode,
