@@ -119,7 +119,7 @@ describeTau2('retail', 'rollout crash safety (real nats-server)', () => {
     await exited(second);
     await got.stop();
     expect([...got.ids].sort()).toEqual([...expected].sort());
-  });
+  }, 240_000);
 
   it('a nats-server restart mid-run loses nothing', async () => {
     const run = 'crash-restart';
@@ -134,5 +134,5 @@ describeTau2('retail', 'rollout crash safety (real nats-server)', () => {
     await exited(w);
     await got.stop();
     expect([...got.ids].sort()).toEqual([...expected].sort());
-  });
+  }, 240_000);
 });
