@@ -91,6 +91,10 @@ export const RunSpecSchema = z
             trainTasks: z.number().int().positive().default(2000),
             evalTasks: z.number().int().positive().default(200),
             missingInfoShare: z.number().min(0).max(1).default(0.6),
+            /** Customers in the generated DB. */
+            customers: z.number().int().min(2).max(900).default(200),
+            /** Held out from training: 'pairs' (no eval (customer, order) pair is trained on) or 'tasks' (new task instances). */
+            holdout: z.enum(['pairs', 'tasks']).default('pairs'),
           })
           .strict()
           .prefault({}),
@@ -168,6 +172,8 @@ export const RunSpecSchema = z
         /** Demonstrations to generate (local domain) or a JSON-lines file of conversations. */
         demonstrations: z.union([z.number().int().positive(), z.string()]).default(500),
         epochs: z.number().int().positive().default(2),
+        /** Demonstrations per optimizer step. */
+        batchSize: z.number().int().positive().default(32),
         learningRate: z.number().positive().default(1e-3),
         /** Share of demonstrations in which the imperfect expert acts without asking (local domain). */
         expertSkipAskRate: z.number().min(0).max(1).default(0.5),

@@ -124,7 +124,7 @@ export async function runLocal(spec: RunSpec, o: LocalRunOptions): Promise<RunRe
         say(`SFT on ${demos.demonstrations.length} demonstrations from an imperfect expert (solves ${(demos.solvedShare * 100).toFixed(0)}%; skips asking ${(spec.sft.expertSkipAskRate * 100).toFixed(0)}% of the time)`);
         const tokenized = demos.demonstrations.map((d) => tokenizeDemonstration(model, d.messages as never));
         const loss = await runSft(trainer, tokenized, {
-          epochs: spec.sft.epochs, learningRate: spec.sft.learningRate, microBatchTokens: spec.algorithm.microBatchTokens, batchSequences: 32, maxGradNorm: 1, seed: spec.seed,
+          epochs: spec.sft.epochs, learningRate: spec.sft.learningRate, microBatchTokens: spec.algorithm.microBatchTokens, batchSequences: spec.sft.batchSize, maxGradNorm: 1, seed: spec.seed,
           onProgress: (d, t, l) => progress.status(`SFT ${d}/${t} batches, loss ${l.toFixed(3)}`),
         });
         say(`SFT done: final epoch loss ${loss.toFixed(3)}`);

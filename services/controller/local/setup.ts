@@ -51,8 +51,8 @@ export function checkLocalSpec(spec: RunSpec): void {
 export async function prepareLocalData(spec: RunSpec, paths: LocalPaths, log: (line: string) => void): Promise<void> {
   if (!existsSync(join(paths.domainDir, 'tasks.json'))) {
     const l = spec.data.local;
-    const g = generateLocalDomain({ seed: spec.seed, trainTasks: l.trainTasks, evalTasks: l.evalTasks, missingInfoShare: l.missingInfoShare, outDir: paths.domainDir });
-    log(`generated the local domain: ${g.train.length} train and ${g.test.length} held-out tasks (${Math.round(l.missingInfoShare * 100)}% need a question to the user)`);
+    const g = generateLocalDomain({ seed: spec.seed, trainTasks: l.trainTasks, evalTasks: l.evalTasks, missingInfoShare: l.missingInfoShare, customers: l.customers, holdout: l.holdout, outDir: paths.domainDir });
+    log(`generated the local domain: ${g.train.length} train and ${g.test.length} held-out tasks (held out by ${l.holdout}; ${Math.round(l.missingInfoShare * 100)}% need a question to the user)`);
   }
   if (!existsSync(join(paths.modelDir, 'tokenizer.json'))) {
     const m = await writeLocalModelFolder(paths.domainDir, paths.modelDir, { maxLength: spec.model.maxContextTokens });

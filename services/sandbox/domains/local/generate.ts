@@ -20,6 +20,12 @@ export interface GenerateLocalOptions {
   missingInfoShare?: number;
   /** Customers in the DB (default 200), each with 2 to 4 orders. */
   customers?: number;
+  /**
+   * What the held-out set holds out (default 'pairs'): 'pairs' — no (customer, order) pair of an eval task
+   * appears in training (the stricter test of copying unseen combinations); 'tasks' — eval tasks are other
+   * task instances over the same customers and orders (new openings, intents and missing details).
+   */
+  holdout?: 'pairs' | 'tasks';
   /** Folder to write; created when missing, files in it overwritten. */
   outDir: string;
 }
@@ -136,8 +142,9 @@ export function generateLocalDomain(opts: GenerateLocalOptions): GeneratedLocalD
   const shuffled = taskRng.shuffle(pairs);
   // Half again as many pairs as eval tasks, so that most eval tasks get a pair of their own.
   const evalPairs = evalCount === 0 ? 0 : Math.max(1, Math.min(Math.ceil(evalCount * 1.5), Math.floor(pairs.length * MAX_EVAL_PAIR_SHARE)));
-  const evalPool = shuffled.slice(0, evalPairs);
-  const trainPool = shuffled.slice(evalPairs);
+  const byTask = opts.holdout === 'tasks';
+  const evalPool = byTask ? shuffled : shuffled.slice(0, evalPairs);
+  const trainPool = byTask ? shuffled : shuffled.slice(evalPairs);
   if (trainCount > 0 && trainPool.length === 0) throw new RangeError(`customers: ${customers} leave no (customer, order) pair for training`);
   const train = buildSplit('train', trainCount, trainPool, share, taskRng.fork('train'));
   const test = buildSplit('eval', evalCount, evalPool, share, taskRng.fork('eval'));
@@ -151,7 +158,7 @@ export function generateLocalDomain(opts: GenerateLocalOptions): GeneratedLocalD
   writeFileSync(join(opts.outDir, 'policy.md'), LOCAL_POLICY);
   writeFileSync(
     join(opts.outDir, 'generation.json'),
-    JSON.stringify({ seed: opts.seed, trainTasks: trainCount, evalTasks: evalCount, missingInfoShare: share, customers }, null, 2) + '\n',
+    JSON.stringify({ seed: opts.seed, trainTasks: trainCount, evalTasks: evalCount, missingInfoShare: share, customers, holdout: opts.holdout ?? 'pairs' }, null, 2) + '\n',
   );
   return { dir: opts.outDir, ...splits, customers, orders: pairs.length };
 }
