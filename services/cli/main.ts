@@ -9,6 +9,8 @@ import { registerControllerCommands } from '../controller/cli.js';
 import { registerSandboxCommands } from './sandbox-commands.js';
 import { usersimCommand } from '../usersim/cli.js';
 import { registerEngineCommands, registerLearnerServeCommand } from '../learner/cli.js';
+import { EngineSamplerBackend, connectTrainer } from '../learner/index.js';
+import { loadChatModel } from '../policy/index.js';
 import { addServePolicyOptions, registerPolicyCommands, servePolicyCommand } from '../policy/cli.js';
 
 const program = new Command('parley')
@@ -28,7 +30,14 @@ registerEngineCommands(program);
 registerLearnerServeCommand(serve);
 addServePolicyOptions(serve.command('policy').description('Serve the Policy gRPC service (token-in-token-out rendering over a vLLM-compatible backend)')).action(
   async (opts: Record<string, unknown>) => {
-    const running = await servePolicyCommand(opts);
+    const running = await servePolicyCommand(opts, {
+      // The builtin model samples through the PyTorch engine's Sample RPC.
+      backendFor: (c) => {
+        if (c.backend !== 'trainer-engine' || !c.engineAddress) return undefined;
+        const stop = loadChatModel(c.modelDir).encode('<|im_end|>');
+        return new EngineSamplerBackend(connectTrainer(c.engineAddress), { stopTokenIds: stop });
+      },
+    });
     process.stderr.write(`policy serving gRPC on :${running.port}${running.metricsPort ? `, metrics on :${running.metricsPort}/metrics` : ''}; Ctrl-C to stop\n`);
   },
 );

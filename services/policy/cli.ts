@@ -6,7 +6,8 @@ import { Option, type Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { ParleyError, createLogger, envOverrides, invalidArgument, onShutdown, type Logger } from '../core/index.js';
 import { loadChatModel, type ChatModel } from './chat-model.js';
-import { PolicyConfigSchema } from './config.js';
+import { PolicyConfigSchema, resolvePolicyConfig, type PolicyConfig } from './config.js';
+import type { PolicyBackend } from './backend.js';
 import { fromOpenAIMessages, fromOpenAITools, toTemplateTools, validateConversation } from './conversation.js';
 import { servePolicy, type RunningPolicy } from './serve.js';
 import { buildTito } from './tito.js';
@@ -104,7 +105,7 @@ export function addServePolicyOptions(cmd: Command): Command {
  */
 export async function servePolicyCommand(
   opts: Record<string, unknown> & { config?: string },
-  deps: { logger?: Logger; handleSignals?: boolean } = {},
+  deps: { logger?: Logger; handleSignals?: boolean; /** Builds backends the policy cannot build itself (trainer-engine). */ backendFor?: (config: PolicyConfig) => PolicyBackend | undefined } = {},
 ): Promise<RunningPolicy> {
   const { config: file, ...flags } = opts;
   let fromFile: Record<string, unknown> = {};
@@ -121,7 +122,8 @@ export async function servePolicyCommand(
   const logger = deps.logger ?? createLogger('policy');
   // Precedence: flags over PARLEY_* environment over the file.
   const fromEnv = envOverrides(Object.keys(PolicyConfigSchema.shape));
-  const running = await servePolicy({ config: { ...fromFile, ...fromEnv, ...flags }, env: {}, logger });
+  const config = { ...fromFile, ...fromEnv, ...flags };
+  const running = await servePolicy({ config, env: {}, logger, backend: deps.backendFor?.(resolvePolicyConfig(config, {})) });
   if (deps.handleSignals ?? true) onShutdown(logger, [() => running.close()]);
   return running;
 }

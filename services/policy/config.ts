@@ -1,7 +1,7 @@
 // The policy service's options: one zod schema, every field documented with its default, parsed once
 // at start-up (CLI flags over PARLEY_* environment variables).
 
-import { envOverrides, parseConfig, z } from '../core/index.js';
+import { envOverrides, invalidArgument, parseConfig, z } from '../core/index.js';
 
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
 const int = (min: number) => z.coerce.number().int().min(min);
@@ -9,10 +9,16 @@ const int = (min: number) => z.coerce.number().int().min(min);
 export const PolicyConfigSchema = z.object({
   /** Folder with tokenizer.json and tokenizer_config.json (chat template inside, or chat_template.jinja). */
   modelDir: z.string().min(1),
-  /** Sampling backend. Only `openai-compatible` (vLLM's OpenAI server) today; the trainer engine's sampler comes later. */
-  backend: z.enum(['openai-compatible']).default('openai-compatible'),
+  /**
+   * Sampling backend: `openai-compatible` (vLLM's OpenAI server, needs backendUrl) or `trainer-engine`
+   * (the PyTorch engine's Sample RPC for the builtin model, needs engineAddress; chosen automatically when
+   * only engineAddress is set).
+   */
+  backend: z.enum(['openai-compatible', 'trainer-engine']).optional(),
   /** OpenAI base URL of the backend, e.g. http://vllm:8000/v1. */
-  backendUrl: z.string().url(),
+  backendUrl: z.string().url().optional(),
+  /** host:port of the trainer engine (trainer-engine backend). Env: PARLEY_ENGINE_ADDRESS. */
+  engineAddress: z.string().regex(/^[^\s:]+:[0-9]{1,5}$/, 'host:port').optional(),
   /** Model name the backend serves (vLLM's --served-model-name). */
   modelName: z.string().min(1),
   /** Bearer token for the backend, if it wants one. Never logged. */
@@ -53,7 +59,7 @@ export const PolicyConfigSchema = z.object({
   metricsPort: int(0).max(65535).default(9464),
 });
 
-export type PolicyConfig = z.infer<typeof PolicyConfigSchema>;
+export type PolicyConfig = Omit<z.infer<typeof PolicyConfigSchema>, 'backend'> & { backend: 'openai-compatible' | 'trainer-engine' };
 export type PolicyConfigInput = z.input<typeof PolicyConfigSchema>;
 
 /**
@@ -63,5 +69,9 @@ export type PolicyConfigInput = z.input<typeof PolicyConfigSchema>;
 export function resolvePolicyConfig(input: Partial<Record<keyof PolicyConfigInput, unknown>>, env: NodeJS.ProcessEnv = process.env): PolicyConfig {
   const fromEnv = envOverrides(Object.keys(PolicyConfigSchema.shape), env);
   const explicit = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
-  return parseConfig(PolicyConfigSchema, { ...fromEnv, ...explicit }, 'policy config');
+  const c = parseConfig(PolicyConfigSchema, { ...fromEnv, ...explicit }, 'policy config');
+  const backend = c.backend ?? (c.engineAddress && !c.backendUrl ? 'trainer-engine' : 'openai-compatible');
+  if (backend === 'openai-compatible' && !c.backendUrl) throw invalidArgument('backendUrl', 'required for the openai-compatible backend (e.g. http://vllm:8000/v1)');
+  if (backend === 'trainer-engine' && !c.engineAddress) throw invalidArgument('engineAddress', 'required for the trainer-engine backend (host:port of the PyTorch engine)');
+  return { ...c, backend };
 }

@@ -2,7 +2,7 @@
 // (with grpc.health.v1) and Prometheus metrics on /metrics.
 
 import { Policy } from '../core/gen/parley/v1/policy_pb.js';
-import { ParleyError, createLogger, metricsRegistry, serveMetrics, startGrpcServer, type Logger, type Registry } from '../core/index.js';
+import { ParleyError, createLogger, invalidArgument, metricsRegistry, serveMetrics, startGrpcServer, type Logger, type Registry } from '../core/index.js';
 import type { PolicyBackend } from './backend.js';
 import { loadChatModel } from './chat-model.js';
 import { resolvePolicyConfig, type PolicyConfig, type PolicyConfigInput } from './config.js';
@@ -30,8 +30,14 @@ export interface RunningPolicy {
   close(): Promise<void>;
 }
 
-/** Builds the configured backend. Throws ParleyError(invalid_argument) for a backend it does not know. */
+/**
+ * Builds the configured backend. Throws ParleyError(invalid_argument) for a backend that must be passed in
+ * (trainer-engine: the caller builds it over the engine's Sample RPC and passes it as `backend`).
+ */
 export function createBackend(config: PolicyConfig, onRetry?: (code: string) => void): PolicyBackend {
+  if (config.backend !== 'openai-compatible' || !config.backendUrl) {
+    throw invalidArgument('backend', `the ${config.backend} backend is built by the caller (parley serve policy does it for trainer-engine)`);
+  }
   return new OpenAICompatibleBackend({
     baseUrl: config.backendUrl,
     model: config.modelName,
