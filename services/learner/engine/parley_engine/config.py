@@ -27,6 +27,7 @@ class EngineConfig:
     d_model: int = 128  # residual width
     heads: int = 4  # attention heads; must divide d_model
     max_len: int = 512  # longest sequence (learned positions); prompt + completion must fit
+    positions: str = "learned"  # "learned" absolute embeddings, or "alibi" (linear distance biases per head)
     vocab_size: int = 512  # token ids must be below this
     # --- optimizer and schedule ---
     lr: float = 3e-4  # base learning rate (OptimStep.learning_rate > 0 overrides it)
@@ -155,6 +156,8 @@ def _check_ranges(cfg: EngineConfig) -> None:
         raise invalid(f"config_json.weight_decay must be >= 0, got {cfg.weight_decay}")
     if not 0.0 <= cfg.min_lr_ratio <= 1.0:
         raise invalid(f"config_json.min_lr_ratio must be in [0, 1], got {cfg.min_lr_ratio}")
+    if cfg.positions not in ("learned", "alibi"):
+        raise invalid(f"config_json.positions must be 'learned' or 'alibi', got {cfg.positions!r}")
     if cfg.dtype not in _DTYPES:
         raise invalid(f"config_json.dtype must be one of {list(_DTYPES)}, got {cfg.dtype!r}")
     if not (cfg.device in ("auto", "cpu", "cuda") or cfg.device.startswith("cuda:")):

@@ -70,6 +70,11 @@ class TinyTransformer(nn.Module):
         self.heads = cfg.heads
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.pos_emb = nn.Embedding(cfg.max_len, cfg.d_model)
+        # ALiBi: each head penalises attention linearly with distance (geometric slopes), so attending to
+        # "the token n back" is the same at every position: small models learn to copy much sooner.
+        self.alibi = cfg.positions == "alibi"
+        slopes = torch.tensor([2.0 ** (-8.0 * (h + 1) / cfg.heads) for h in range(cfg.heads)])
+        self.register_buffer("alibi_slopes", slopes, persistent=False)
         self.blocks = nn.ModuleList(Block(cfg.d_model, cfg.heads) for _ in range(cfg.layers))
         self.ln_f = nn.LayerNorm(cfg.d_model)
         self.apply(_init_weights)
@@ -94,11 +99,18 @@ class TinyTransformer(nn.Module):
         allowed = (key_pos[None, :] <= query_pos[:, None])[None, None]  # [1, 1, T, S]
         if key_valid is not None:
             allowed = allowed & key_valid[:, None, None, :]
-        x = self.tok_emb(input_ids) + self.pos_emb(position_ids)
+        x = self.tok_emb(input_ids)
+        if not self.alibi:
+            x = x + self.pos_emb(position_ids)
         # A finite floor rather than -inf: a padding query that may see nothing then gets a uniform
         # (ignored) row instead of NaNs that would leak into the values other queries read.
         floor = torch.finfo(x.dtype).min
         bias = torch.zeros(allowed.shape, dtype=x.dtype, device=device).masked_fill(~allowed, floor)
+        if self.alibi:
+            # Distances in cache slots: padding sits only on the left and is masked, so slot distance
+            # between real tokens equals their true distance.
+            distance = (query_pos[:, None] - key_pos[None, :]).clamp(min=0).to(x.dtype)  # [T, S]
+            bias = bias + (-self.alibi_slopes.to(x.dtype)[None, :, None, None] * distance[None, None])
         for i, block in enumerate(self.blocks):
             x = block(x, bias, cache, i)
         if cache is not None:

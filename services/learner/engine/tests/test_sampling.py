@@ -61,3 +61,16 @@ class SamplingTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class AlibiSamplingTest(SamplingTest):
+    """The same guarantees with ALiBi positions (linear distance biases instead of learned positions)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.engine = new_engine(seed=2, positions="alibi")
+        req = pb.ForwardBackwardRequest(sequences=[sequence([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15])],
+                                        loss=pb.LossConfig(kind="sft"))
+        for _ in range(20):
+            cls.engine.forward_backward(req)
+            cls.engine.optim_step(pb.OptimStepRequest(learning_rate=1e-2))
