@@ -114,13 +114,16 @@ export async function runLocal(spec: RunSpec, o: LocalRunOptions): Promise<RunRe
     const probe = new Learner(learnerConfig(spec, paths, engineCfg, ''), { bus, trainer, logger: o.logger, registry });
     const existing = await probe.store.latest();
     if (!existing && !state.coldStartWeights) {
-      await trainer.init({ model: 'builtin', configJson: JSON.stringify(engineCfg), seed: BigInt(spec.seed) });
+      // SFT warms up and decays its own learning rate (cosine); the learner's Init later starts RL afresh.
+      const sftCount = typeof spec.sft.demonstrations === 'number' ? spec.sft.demonstrations : 0;
+      const sftSteps = spec.sft.enabled ? Math.ceil(sftCount / spec.sft.batchSize) * spec.sft.epochs : 0;
+      const sftEngine = { ...engineCfg, warmup_steps: Math.min(100, Math.ceil(sftSteps / 10)), total_steps: sftSteps, min_lr_ratio: 0.1 };
+      await trainer.init({ model: 'builtin', configJson: JSON.stringify(sftEngine), seed: BigInt(spec.seed) });
       state.baseline = await runEval('baseline', 0);
       saveState();
       state.after_sft = null;
       if (spec.sft.enabled) {
-        const count = typeof spec.sft.demonstrations === 'number' ? spec.sft.demonstrations : 0;
-        const demos = await generateDemonstrations({ domainDir: paths.domainDir, count, skipAskRate: spec.sft.expertSkipAskRate, seed: spec.seed });
+        const demos = await generateDemonstrations({ domainDir: paths.domainDir, count: sftCount, skipAskRate: spec.sft.expertSkipAskRate, seed: spec.seed });
         say(`SFT on ${demos.demonstrations.length} demonstrations from an imperfect expert (solves ${(demos.solvedShare * 100).toFixed(0)}%; skips asking ${(spec.sft.expertSkipAskRate * 100).toFixed(0)}% of the time)`);
         const tokenized = demos.demonstrations.map((d) => tokenizeDemonstration(model, d.messages as never));
         const loss = await runSft(trainer, tokenized, {
