@@ -180,6 +180,7 @@ export async function runLocal(spec: RunSpec, o: LocalRunOptions): Promise<RunRe
       await topUp(step);
       const target = step + 1;
       const stepStarted = Date.now();
+      const publishedAtStart = state.groupsPublished;
       while (!o.signal?.aborted) {
         try {
           await learner.waitForStep(target, 1000);
@@ -188,6 +189,13 @@ export async function runLocal(spec: RunSpec, o: LocalRunOptions): Promise<RunRe
           if ((e as { code?: string }).code !== 'deadline_exceeded') throw e;
           await topUp(step);
           const st = learner.status();
+          if (state.groupsPublished - publishedAtStart > 50 * spec.algorithm.groupsPerStep) {
+            throw new Error(
+              `step ${target}: ${state.groupsPublished - publishedAtStart} groups rolled out without enough informative ones ` +
+                `(${st.zeroVarianceGroups} had equal rewards in all samples); the policy after the cold start may solve nothing — ` +
+                'strengthen the cold start (sft.demonstrations, sft.epochs) or set algorithm.dropZeroVarianceGroups: false',
+            );
+          }
           const pending = (await bus.streamInfo(subjects.tasksStream)).messages;
           progress.status(`step ${target}/${spec.algorithm.steps} | tasks queued ${pending} | learner buffered ${st.buffered}, consumed ${st.consumed} | zero-variance groups dropped ${st.zeroVarianceGroups} | stale ${st.droppedStale}`);
         }
