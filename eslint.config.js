@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'services/core/gen/**', 'services/learner/engine/**', 'out/**', '**/*.js', '**/*.mjs'] },
+  { ignores: ['node_modules/**', '.tmp/**', 'services/core/gen/**', 'services/learner/engine/**', 'out/**', '**/*.js', '**/*.mjs'] },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -69,5 +69,5 @@ actors: { rollout: { replicas: 1 } }
     const report2 = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
     expect(report2.iterations.map((i: { step: number }) => i.step)).toEqual([1, 2, 3]);
     expect(report2.after_sft).toEqual(report.after_sft);
-  });
+  }, 1_200_000);
 });
