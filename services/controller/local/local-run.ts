@@ -145,6 +145,9 @@ export async function runLocal(spec: RunSpec, o: LocalRunOptions): Promise<RunRe
     const learner = new Learner(learnerConfig(spec, paths, engineCfg, state.coldStartWeights ?? ''), { bus, trainer, logger: o.logger, registry });
     await learner.start();
     closers.push(() => learner.stop());
+    // The policy serves the learner's current weights (after a resume, a version above 0).
+    const resumedVersion = learner.status().policyVersion;
+    if (resumedVersion > 0) await policyClient.loadWeights({ version: BigInt(resumedVersion), uri: learner.latest?.weightsPath ?? '', kind: 'full' });
     const workers: RolloutWorker[] = [];
     for (let i = 0; i < Math.max(1, spec.actors.rollout.replicas); i++) {
       const w = new RolloutWorker(
