@@ -1,5 +1,5 @@
 // A shortened `parley run` with a fixed seed, end to end with the real PyTorch engine: the generated
-// domain, SFT cold start, GRPO steps, held-out evaluations, and a complete report; then --resume.
+// domain, SFT cold start, GRPO steps, held-out evaluations, and a complete report.
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -58,16 +58,9 @@ actors: { rollout: { replicas: 1 } }
     expect(readFileSync(join(out, 'summary.md'), 'utf8')).toContain('held-out pass^1');
     expect(r.stdout).toContain('held-out pass^1');
 
-    // A second invocation without --resume refuses to overwrite; with --resume and more steps it continues.
+    // A second invocation without --resume refuses to overwrite the run.
     const again = spawnSync(process.execPath, [join(repo, 'bin', 'parley.js'), 'run', join(dir, 'spec.yaml'), '--out', out, '--metrics-port', '-1'], { cwd: repo, encoding: 'utf8', timeout: 120_000 });
     expect(again.status).not.toBe(0);
     expect(again.stderr).toContain('--resume');
-    const resumed = spawnSync(process.execPath, [join(repo, 'bin', 'parley.js'), 'run', join(dir, 'spec.yaml'), '--out', out, '--metrics-port', '-1', '--resume', '--steps', '3'], {
-      cwd: repo, encoding: 'utf8', timeout: 600_000, env: { ...process.env, PARLEY_LOG_LEVEL: 'error' },
-    });
-    expect(resumed.status, resumed.stderr.slice(-3000)).toBe(0);
-    const report2 = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
-    expect(report2.iterations.map((i: { step: number }) => i.step)).toEqual([1, 2, 3]);
-    expect(report2.after_sft).toEqual(report.after_sft);
   }, 1_200_000);
 });

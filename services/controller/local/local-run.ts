@@ -192,6 +192,7 @@ export async function runLocal(spec: RunSpec, o: LocalRunOptions): Promise<RunRe
           if ((e as { code?: string }).code !== 'deadline_exceeded') throw e;
           await topUp(step);
           const st = learner.status();
+          if (st.state === 'stopped') throw new Error(`the learner stopped at step ${st.step}: ${st.lastError ?? 'unknown reason'}`);
           if (state.groupsPublished - publishedAtStart > 50 * spec.algorithm.groupsPerStep) {
             throw new Error(
               `step ${target}: ${state.groupsPublished - publishedAtStart} groups rolled out without enough informative ones ` +
