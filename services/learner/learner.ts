@@ -269,7 +269,8 @@ export class Learner {
         }
       }
       const deadline = this.groups.nextDeadline();
-      await this.sleep(deadline === undefined ? 60_000 : Math.max(10, deadline - this.clock.now()));
+      // Woken by the intake; the 1 s ceiling is a safety net so a missed wake-up costs a second, not a minute.
+      await this.sleep(deadline === undefined ? 1000 : Math.min(1000, Math.max(10, deadline - this.clock.now())));
     }
   }
 

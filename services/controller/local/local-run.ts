@@ -193,7 +193,7 @@ export async function runLocal(spec: RunSpec, o: LocalRunOptions): Promise<RunRe
           await topUp(step);
           const st = learner.status();
           if (st.state === 'stopped') throw new Error(`the learner stopped at step ${st.step}: ${st.lastError ?? 'unknown reason'}`);
-          if (state.groupsPublished - publishedAtStart > 50 * spec.algorithm.groupsPerStep) {
+          if (state.groupsPublished - publishedAtStart > 200 * spec.algorithm.groupsPerStep) {
             throw new Error(
               `step ${target}: ${state.groupsPublished - publishedAtStart} groups rolled out without enough informative ones ` +
                 `(${st.zeroVarianceGroups} had equal rewards in all samples); the policy after the cold start may solve nothing — ` +
