@@ -16,6 +16,26 @@ export interface RetryOptions {
   random?: () => number;
 }
 
+/** Resolves after `ms`, or rejects with ParleyError('cancelled') as soon as `signal` fires. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  const cancelled = (sig: AbortSignal) => {
+    const reason: unknown = sig.reason;
+    return new ParleyError('cancelled', `request cancelled${reason instanceof Error ? `: ${reason.message}` : ''}`, { cause: reason });
+  };
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(cancelled(signal));
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(cancelled(signal!));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 /** Full-jitter backoff delay for the given retry number (1-based). */
 export function backoffDelay(retry: number, base: number, max: number, random: () => number = Math.random): number {
   return Math.floor(random() * Math.min(max, base * 2 ** (retry - 1)));

@@ -2,6 +2,7 @@
 // an AbortSignal so a cancelled caller stops waiting at once.
 
 import { ParleyError } from '../core/index.js';
+import { backoffDelay as fullJitter, sleep } from '../core/retry.js';
 
 export interface RetryPolicy {
   /** Retries after the first attempt (0: try once). */
@@ -23,26 +24,11 @@ function cancelled(signal: AbortSignal): ParleyError {
   return new ParleyError('cancelled', `request cancelled${reason instanceof Error ? `: ${reason.message}` : ''}`, { cause: reason });
 }
 
-/** Resolves after `ms`, or rejects with ParleyError('cancelled') when `signal` fires first. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(cancelled(signal));
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(cancelled(signal!));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
+export { sleep };
 
 /** The delay before retry `attempt` (0-based): full jitter over a capped exponential. */
 export function backoffDelay(policy: RetryPolicy, attempt: number): number {
-  const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** attempt);
-  return Math.floor((policy.random ?? Math.random)() * cap);
+  return fullJitter(attempt + 1, policy.baseDelayMs, policy.maxDelayMs, policy.random);
 }
 
 /**

@@ -1,6 +1,5 @@
 // Exponential backoff with jitter and an abortable sleep, for retries against the LLM endpoint.
 
-import { ParleyError } from '../core/index.js';
 
 export interface BackoffOptions {
   /** Delay before the first retry, before jitter. */
@@ -19,21 +18,8 @@ export function backoffDelay(attempt: number, opts: BackoffOptions, retryAfterMs
   return Math.min(opts.maxMs, Math.max(jittered, retryAfterMs));
 }
 
-/** Waits `ms`; rejects with ParleyError(cancelled) as soon as `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new ParleyError('cancelled', 'cancelled while waiting to retry'));
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new ParleyError('cancelled', 'cancelled while waiting to retry'));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
+/** The abortable wait between retries (core's). */
+export { sleep } from '../core/retry.js';
 
 /** Milliseconds asked for by a Retry-After (seconds or HTTP date) or retry-after-ms header; 0 when absent or unreadable. */
 export function retryAfterMs(headers: Headers | undefined, now = Date.now()): number {

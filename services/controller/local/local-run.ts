@@ -172,12 +172,12 @@ export async function runLocal(spec: RunSpec, o: LocalRunOptions): Promise<RunRe
         });
       }
     };
-    const tokensMetric = () => {
-      const m = registry.getSingleMetric('parley_rollout_tokens_total') as unknown as { hashMap?: Record<string, { value: number; labels: { kind: string } }> } | undefined;
-      return Object.values(m?.hashMap ?? {}).find((v) => v.labels.kind === 'all')?.value ?? 0;
+    const tokensMetric = async () => {
+      const m = await registry.getSingleMetric('parley_rollout_tokens_total')?.get();
+      return m?.values.find((v) => v.labels.kind === 'all')?.value ?? 0;
     };
     let step = learner.status().step;
-    let lastTokens = tokensMetric();
+    let lastTokens = await tokensMetric();
     let lastTime = Date.now();
     while (step < spec.algorithm.steps && !o.signal?.aborted) {
       await topUp(step);
@@ -210,7 +210,7 @@ export async function runLocal(spec: RunSpec, o: LocalRunOptions): Promise<RunRe
       // Weight sync: the engine that trains also samples, so the policy records the new version.
       await policyClient.loadWeights({ version: BigInt(st.policyVersion), uri: learner.latest?.weightsPath ?? '', kind: 'full' });
       const now = Date.now();
-      const tokens = tokensMetric();
+      const tokens = await tokensMetric();
       const it: IterationRecord = {
         step, reward_mean: st.rewardMean, pass1: null, episodes: spec.algorithm.groupsPerStep * spec.algorithm.groupSize,
         tokens_per_s: (tokens - lastTokens) / Math.max(0.001, (now - lastTime) / 1000), staleness: st.droppedStale, horizon: st.horizon || horizonAt(spec.horizon, step),
