@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { coordinatorMetrics } from '../services/controller/coordinator/index.js';
 import { createMemoryBus } from '../services/core/bus/index.js';
 import { createLogger } from '../services/core/logger.js';
 import { Counter, Gauge, Histogram, Registry, serveMetrics, type MetricsServer } from '../services/core/metrics.js';
@@ -86,6 +87,7 @@ beforeAll(async () => {
   learnerMetrics(actorRegistry);
   policyMetrics(actorRegistry);
   userSimMetrics(actorRegistry);
+  coordinatorMetrics(actorRegistry);
   new RolloutWorker({ run: RUN, name: 'w', concurrency: 1, ackWaitMs: 1000, maxDeliver: 1, drainTimeoutMs: 0, episode: {} as never }, { bus: createMemoryBus(), ports: {} as never, logger: createLogger('test', 'silent'), registry: actorRegistry });
   new SandboxService(resolveSandboxConfig({}, {}), new Map(), actorRegistry);
   exercise(actorRegistry);

@@ -1,7 +1,10 @@
 // The controller against the Kubernetes API test double: creating a run's actors, status from pods and
 // NATS events, 409 conflicts, suspend/resume, invalid specs, stale-object pruning and clean deletion.
 
+import type { V1Deployment } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { coordinatorConfig } from '../services/controller/coordinator/index.js';
 import { runSubjects } from '../services/core/run-subjects.js';
 import { FINALIZER, type TrainingRun } from '../services/controller/training-run.js';
 import { restrictedViolations } from '../services/controller/testing/pod-security-check.js';
@@ -48,7 +51,7 @@ describe('a CPU-only run', () => {
       [
         'ConfigMap/cpu-small-config',
         ...['learner', 'policy', 'sandbox', 'usersim'].map((g) => `Service/cpu-small-${g}`),
-        ...['policy', 'rollout', 'sandbox', 'usersim'].map((g) => `Deployment/cpu-small-${g}`),
+        ...['coordinator', 'policy', 'rollout', 'sandbox', 'usersim'].map((g) => `Deployment/cpu-small-${g}`),
         'StatefulSet/cpu-small-learner',
       ].sort(),
     );
@@ -59,6 +62,15 @@ describe('a CPU-only run', () => {
       if (podSpec) expect(restrictedViolations(podSpec), `${o.kind} ${o.metadata.name}`).toEqual([]);
     }
     for (const stream of ['tasksStream', 'trajectoriesStream', 'eventsStream'] as const) await h.bus.streamInfo(runSubjects(name)[stream]);
+    // The run coordinator: one pod at a time (Recreate), its settings from the run's ConfigMap, tasks from the run's Sandbox.
+    const coordinator = api.get('apps/deployments', NS, 'cpu-small-coordinator')! as unknown as V1Deployment;
+    expect(coordinator.spec).toMatchObject({ replicas: 1, strategy: { type: 'Recreate' } });
+    const c = coordinator.spec!.template.spec!.containers[0]!;
+    expect(c.args).toEqual(['serve', 'coordinator', '--config', '/etc/parley/run/coordinator.yaml', '--sandbox', 'cpu-small-sandbox:50051', '--metrics-port', '9464']);
+    expect(c.readinessProbe?.httpGet).toMatchObject({ path: '/readyz', port: 9464 });
+    expect(c.env).toEqual(expect.arrayContaining([{ name: 'PARLEY_RUN', value: name }, { name: 'PARLEY_BUS_URL', value: h.config.busUrl }]));
+    const settings = parse((api.get('configmaps', NS, 'cpu-small-config')!.data as Record<string, string>)['coordinator.yaml']!);
+    expect(coordinatorConfig(settings)).toMatchObject({ run: name, domain: 'mock', trainSplit: 'train', groupSize: 4, groupsPerStep: 4, steps: 50, horizons: [6], seed: 0 });
     const st = (await status(name))!;
     expect(st.observedGeneration).toBe(1);
     expect(st.conditions!.map((c) => `${c.type}=${c.status}/${c.reason}`)).toEqual([
@@ -118,7 +130,8 @@ describe('a CPU-only run', () => {
     await h.bus.streamInfo(runSubjects(name).trajectoriesStream);
 
     await editRun(h, NS, name, (r) => ((r.spec as { suspend?: boolean }).suspend = false));
-    await eventually(() => (api.get('apps/deployments', NS, 'cpu-small-rollout')!.spec as { replicas: number }).replicas === 1, 10_000, 'replicas restored');
+    const deployments = () => api.list('apps/deployments', NS).filter((o) => o.metadata.labels?.['parley.dev/run'] === name);
+    await eventually(() => deployments().every((d) => (d.spec as { replicas: number }).replicas === 1), 10_000, 'replicas restored');
     api.runWorkloads();
     await eventually(async () => (await status(name))?.phase === 'Running', 10_000, 'Running again');
     expect((await status(name))!.step).toBe(2);

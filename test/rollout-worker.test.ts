@@ -130,6 +130,23 @@ describeTau2('retail', 'rollout worker (in-process bus)', () => {
     expect(got2[0]!.reward).toBe(0);
   });
 
+  it("ends an episode whose agent says nothing as the agent's error, without asking the user", async () => {
+    const inner = simulated();
+    const silent: PolicyPort = {
+      generate: async (req) => {
+        const r = await inner.generate(req);
+        return { ...r, message: r.message && { ...r.message, content: '  ', toolCalls: [] } };
+      },
+    };
+    const got = await setup(silent);
+    await publishGroup(bus, { run: 'wtest', domain: 'retail', taskId: '0', groupId: 'g-silent', groupSize: 1, horizon: 30, minPolicyVersion: 0n, mode: 'mua', seed: 1n });
+    await waitFor(() => got.length === 1);
+    expect(got[0]!.termination).toBe(Termination.AGENT_ERROR);
+    expect(got[0]!.terminationDetail).toContain('neither text nor a tool call');
+    expect(got[0]!.reward).toBe(0);
+    expect(got[0]!.turns).toBe(1);
+  });
+
   it('keeps slow episodes alive with heartbeats (no redelivery, no duplicate)', async () => {
     const inner = simulated();
     const slow: PolicyPort = { generate: async (req) => { await new Promise((r) => setTimeout(r, 150)); return inner.generate(req); } };

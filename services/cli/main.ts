@@ -6,6 +6,7 @@ import { CliError } from './errors.js';
 import { registerBenchCommands, registerRolloutServe } from './bench-commands.js';
 import { registerEvalCommand, registerRunCommand } from './run-command.js';
 import { registerControllerCommands } from '../controller/cli.js';
+import { registerCoordinatorServeCommand } from '../controller/coordinator/index.js';
 import { registerSandboxCommands } from './sandbox-commands.js';
 import { usersimCommand } from '../usersim/cli.js';
 import { registerEngineCommands, registerLearnerServeCommand } from '../learner/cli.js';
@@ -28,6 +29,7 @@ serve.addCommand(usersimCommand());
 registerPolicyCommands(program);
 registerEngineCommands(program);
 registerLearnerServeCommand(serve);
+registerCoordinatorServeCommand(serve);
 addServePolicyOptions(serve.command('policy').description('Serve the Policy gRPC service (token-in-token-out rendering over a vLLM-compatible backend)')).action(
   async (opts: Record<string, unknown>) => {
     const running = await servePolicyCommand(opts, {

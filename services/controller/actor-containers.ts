@@ -177,5 +177,18 @@ export function groupContainers(group: GroupName, spec: RunSpec, config: Control
       Object.assign(c, { ports: [metricsPort], livenessProbe: { httpGet: { path: '/healthz', port: PORTS.metrics }, periodSeconds: 10, failureThreshold: 6 } });
       return { containers: [c], gpuCaches: false, data: false };
     }
+    case 'coordinator': {
+      // Lists the train tasks from the run's Sandbox; follows the learner through the run-state KV bucket.
+      const args = ['serve', 'coordinator', '--config', `${CONFIG_MOUNT}/coordinator.yaml`, '--sandbox', `${groupObjectName(run, 'sandbox')}:${PORTS.grpc}`, '--metrics-port', String(PORTS.metrics)];
+      const c = parleyContainer('coordinator', args, config, env, resourceRequirements(g.resources));
+      if (g.image) c.image = g.image;
+      Object.assign(c, {
+        ports: [metricsPort],
+        // Ready once it publishes (the Sandbox answered); alive as long as the process serves /healthz.
+        readinessProbe: { httpGet: { path: '/readyz', port: PORTS.metrics }, periodSeconds: 10 },
+        livenessProbe: { httpGet: { path: '/healthz', port: PORTS.metrics }, periodSeconds: 10, failureThreshold: 6 },
+      });
+      return { containers: [c], gpuCaches: false, data: false };
+    }
   }
 }

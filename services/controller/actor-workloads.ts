@@ -1,5 +1,6 @@
-// The desired Kubernetes objects of a run: its ConfigMap, a Deployment per stateless actor group, the
-// learner StatefulSet, headless Services, each labelled, hashed and owned by the TrainingRun.
+// The desired Kubernetes objects of a run: its ConfigMap, a Deployment per stateless actor group (the
+// run coordinator's among them), the learner StatefulSet, headless Services, each labelled, hashed and
+// owned by the TrainingRun.
 
 import type { V1ConfigMap, V1Deployment, V1PodTemplateSpec, V1Service, V1StatefulSet, V1Toleration, V1Volume } from '@kubernetes/client-node';
 import { PORTS, gpuCount, groupContainers } from './actor-containers.js';
@@ -89,8 +90,14 @@ function workload(run: TrainingRun, group: GroupName, spec: RunSpec, config: Con
     };
     return { group, kind: 'StatefulSet', obj: withSpecHash(obj, obj.spec) };
   }
-  // A GPU group cannot surge: replace pods one at a time instead of asking for an extra GPU.
-  const strategy = gpuCount(spec.actors[group]) > 0 ? { type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } } : undefined;
+  // A GPU group cannot surge: replace pods one at a time instead of asking for an extra GPU. The
+  // coordinator is never two at once (one task sequence per run): the old pod goes before the new starts.
+  const strategy =
+    group === 'coordinator'
+      ? { type: 'Recreate' }
+      : gpuCount(spec.actors[group]) > 0
+        ? { type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } }
+        : undefined;
   const obj: V1Deployment = { apiVersion: 'apps/v1', kind: 'Deployment', metadata, spec: { replicas, selector, template, ...(strategy ? { strategy } : {}) } };
   return { group, kind: 'Deployment', obj: withSpecHash(obj, obj.spec) };
 }

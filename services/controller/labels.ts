@@ -5,7 +5,7 @@ import type { V1OwnerReference } from '@kubernetes/client-node';
 import { API_VERSION, KIND, type TrainingRun } from './training-run.js';
 
 /** The actor groups of a run, in the order they are created. */
-export const GROUPS = ['sandbox', 'userSimulator', 'policy', 'learner', 'rollout'] as const;
+export const GROUPS = ['sandbox', 'userSimulator', 'policy', 'learner', 'rollout', 'coordinator'] as const;
 export type GroupName = (typeof GROUPS)[number];
 
 /** Short object-name suffix and app.kubernetes.io/component of each group. */
@@ -15,6 +15,7 @@ export const GROUP_SUFFIX: Record<GroupName, string> = {
   policy: 'policy',
   learner: 'learner',
   rollout: 'rollout',
+  coordinator: 'coordinator',
 };
 
 export const LABEL_RUN = 'parley.dev/run';

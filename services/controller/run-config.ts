@@ -1,10 +1,11 @@
-// The run's ConfigMap: the normalised run spec every actor reads, and the learner's settings derived
-// from it (checked by the learner's own schema), with a content hash that rolls pods on change.
+// The run's ConfigMap: the normalised run spec every actor reads, and the learner's and coordinator's
+// settings derived from it (checked by their own schemas), with a content hash that rolls pods on change.
 
 import { createHash } from 'node:crypto';
 import { isAbsolute, posix } from 'node:path';
 import { stringify } from 'yaml';
 import { learnerConfig } from '../learner/index.js';
+import { coordinatorConfig, coordinatorSettings } from './coordinator/config.js';
 import type { ControllerConfig } from './config.js';
 import type { RunSpec } from './run-spec.js';
 
@@ -63,11 +64,19 @@ export interface RenderedRunConfig {
   hash: string;
 }
 
-/** The ConfigMap data. Throws like learnerSettings. */
+/** The coordinator's settings for the run, checked by its schema. Throws ParleyError(invalid_argument) naming the coordinator field. */
+export function coordinatorRunSettings(spec: RunSpec): Record<string, unknown> {
+  const settings = coordinatorSettings(spec);
+  coordinatorConfig(settings);
+  return settings;
+}
+
+/** The ConfigMap data. Throws like learnerSettings and coordinatorRunSettings. */
 export function renderRunConfig(spec: RunSpec, config: ControllerConfig): RenderedRunConfig {
   const data = {
     'run.yaml': stringify(spec),
     'learner.yaml': stringify(learnerSettings(spec, config)),
+    'coordinator.yaml': stringify(coordinatorRunSettings(spec)),
   };
   return { data, hash: contentHash(data) };
 }

@@ -209,6 +209,14 @@ export const RunSpecSchema = z
         sandbox: group(1),
         rollout: group(2),
         learner: group(1, { limits: { 'nvidia.com/gpu': 1 } }),
+        /**
+         * The run coordinator: publishes the rollout tasks for the learner's step. Always one replica (one
+         * seeded task sequence per run); resources, placement, image and maxRestarts as for any group.
+         */
+        coordinator: ActorGroupSchema.extend({ replicas: z.number().int().min(1).max(1).default(1) }).prefault({
+          replicas: 1,
+          resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } },
+        }),
       })
       .strict()
       .prefault({}),

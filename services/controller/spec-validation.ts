@@ -1,5 +1,5 @@
 // The first reconcile step's check: the TrainingRun's name and spec against RunSpecSchema and the rules
-// only a cluster adds (name length, an LLM user simulator needs a model, learner settings).
+// only a cluster adds (name length, an LLM user simulator needs a model, learner and coordinator settings).
 
 import { formatIssues } from '../core/config.js';
 import { ParleyError } from '../core/errors.js';
@@ -32,6 +32,6 @@ export function checkRun(run: TrainingRun, config: ControllerConfig): SpecCheck 
   try {
     return { ok: true, spec, rendered: renderRunConfig(spec, config) };
   } catch (e) {
-    return { ok: false, reason: 'InvalidSpec', message: `spec maps to learner settings the learner rejects: ${ParleyError.from(e).message}` };
+    return { ok: false, reason: 'InvalidSpec', message: `spec maps to settings an actor rejects: ${ParleyError.from(e).message}` };
   }
 }

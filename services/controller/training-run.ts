@@ -57,7 +57,7 @@ export interface RunMetricsStatus {
 
 /** One actor group as the controller sees it. */
 export interface ActorGroupStatus {
-  /** policy, userSimulator, sandbox, rollout or learner. */
+  /** policy, userSimulator, sandbox, rollout, learner or coordinator. */
   group: string;
   /** Replicas wanted now (0 while suspended or finished). */
   desired: number;

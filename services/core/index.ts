@@ -9,3 +9,4 @@ export * from './metrics.js';
 export * from './retry.js';
 export * from './run-subjects.js';
 export * from './local-client.js';
+export * from './seed.js';

@@ -43,8 +43,11 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-/** Serves the registry on http://host:port/metrics. Rejects when the port cannot be bound. */
-export function serveMetrics(registry: Registry, port: number, host = '0.0.0.0'): Promise<MetricsServer> {
+/**
+ * Serves the registry on http://host:port/metrics, with /healthz (always 200: the process is alive) and
+ * /readyz (200 when `opts.ready` says so or is absent, else 503). Rejects when the port cannot be bound.
+ */
+export function serveMetrics(registry: Registry, port: number, host = '0.0.0.0', opts: { ready?: () => boolean } = {}): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {
     if (req.url === '/metrics' || req.url?.startsWith('/metrics?')) {
       registry.metrics().then(
@@ -60,6 +63,10 @@ export function serveMetrics(registry: Registry, port: number, host = '0.0.0.0')
     } else if (req.url === '/healthz') {
       res.writeHead(200);
       res.end('ok');
+    } else if (req.url === '/readyz') {
+      const ready = opts.ready?.() ?? true;
+      res.writeHead(ready ? 200 : 503);
+      res.end(ready ? 'ok' : 'not ready');
     } else {
       res.writeHead(404);
       res.end('not found: try /metrics');

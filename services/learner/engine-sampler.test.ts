@@ -21,7 +21,7 @@ describe('EngineSamplerBackend', () => {
     expect(backend.kind).toBe('trainer-engine');
   });
 
-  it('sends concurrent requests with equal settings as one Sample call, seeded ones alone', async () => {
+  it('sends concurrent requests with equal settings as one Sample call, each with its own seed', async () => {
     const t = await initialised();
     const b = new EngineSamplerBackend(t, { stopTokenIds: [13] });
     const sampling = { temperature: 1, topP: 1, maxTokens: 5 };
@@ -31,7 +31,8 @@ describe('EngineSamplerBackend', () => {
       b.generate({ promptTokenIds: [50], sampling }),
       b.generate({ promptTokenIds: [50], sampling: { ...sampling, seed: 7 } }),
     ]);
-    expect(t.calls.filter((c) => c === 'sample')).toHaveLength(2);
+    expect(t.calls.filter((c) => c === 'sample')).toHaveLength(1);
+    expect(t.sampleRequests[0]!.prompts.map((p) => p.seed)).toEqual([0n, 0n, 0n, 7n]);
     // The double continues each prompt with last+1, last+2, ...; 13 is an end-of-turn token.
     expect(outs[0]).toEqual({ tokenIds: [2, 3, 4, 5, 6], logprobs: [-0.25, -0.25, -0.25, -0.25, -0.25], finishReason: 'length' });
     expect(outs[1]).toEqual({ tokenIds: [11, 12, 13], logprobs: [-0.25, -0.25, -0.25], finishReason: 'stop' });

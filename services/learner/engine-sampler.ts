@@ -25,8 +25,10 @@ interface Waiting {
 
 /**
  * The Policy service's backend over the engine (pass it as servePolicy's `backend`). Rejects as
- * PolicyBackend documents; the engine's ParleyError codes pass through. A sampling seed of 0 means
- * "the engine's own generator", as the engine reads 0 as unset. LoRA adapters are not served.
+ * PolicyBackend documents; the engine's ParleyError codes pass through. Requests with equal settings
+ * share one Sample call; a request's seed goes with its prompt (the engine draws a seeded prompt from its
+ * own generator, so batching does not change its completion); a seed of 0 means "the engine's own
+ * generator", as the engine reads 0 as unset. LoRA adapters are not served.
  */
 export class EngineSamplerBackend implements PolicyBackend {
   readonly kind = 'trainer-engine';
@@ -80,8 +82,7 @@ export class EngineSamplerBackend implements PolicyBackend {
     for (const w of this.queue.splice(0)) {
       if (w.input.signal?.aborted) continue;
       const s = w.input.sampling;
-      // A seeded request goes alone: the engine seeds a whole Sample call.
-      const key = s.seed ? `seed:${Math.random()}` : `${s.temperature}/${s.topP}/${s.maxTokens}`;
+      const key = `${s.temperature}/${s.topP}/${s.maxTokens}`;
       const list = batches.get(key) ?? [];
       list.push(w);
       batches.set(key, list);
@@ -94,12 +95,11 @@ export class EngineSamplerBackend implements PolicyBackend {
     const s = batch[0]!.input.sampling;
     try {
       const res = await this.trainer.sample({
-        prompts: batch.map((w) => ({ tokenIds: [...w.input.promptTokenIds] })),
+        prompts: batch.map((w) => ({ tokenIds: [...w.input.promptTokenIds], seed: BigInt(w.input.sampling.seed ?? 0) })),
         temperature: s.temperature,
         topP: s.topP,
         maxTokens: s.maxTokens,
         stopTokenIds: [...(this.opts.stopTokenIds ?? [])],
-        seed: BigInt(s.seed ?? 0),
       });
       if (res.completions.length !== batch.length) {
         throw new ParleyError('internal', `the engine returned ${res.completions.length} completions for ${batch.length} prompts`);

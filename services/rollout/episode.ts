@@ -188,6 +188,12 @@ export async function runEpisode(
         else if (toolErrors >= opts.maxToolErrors) termination = Termination.TOO_MANY_ERRORS;
         continue;
       }
+      if (reply.content.trim() === '') {
+        // Nothing to say and nothing to call: the agent's error (tau2's agent_error), not the user's to answer.
+        termination = Termination.AGENT_ERROR;
+        detail = 'the agent replied with neither text nor a tool call';
+        break;
+      }
       if (reply.content.includes('###STOP###')) {
         termination = Termination.AGENT_STOP;
         break;

@@ -6,6 +6,7 @@ import type { Bus } from '../core/bus/index.js';
 import { runStreamConfigs, runSubjects } from '../core/run-subjects.js';
 import { RolloutTaskSchema } from '../core/gen/parley/v1/rollout_pb.js';
 import { trajectoryId } from './episode.js';
+import { deriveSeed } from '../core/seed.js';
 
 export interface GroupSpec {
   run: string;
@@ -45,7 +46,8 @@ export async function publishGroup(bus: Bus, g: GroupSpec): Promise<number> {
       horizon: g.horizon,
       minPolicyVersion: g.minPolicyVersion,
       mode: g.mode,
-      seed: g.seed + BigInt(i),
+      // Each sample its own stream: g.seed + i would give sample i + 1 the draws of sample i's second turn.
+      seed: deriveSeed(g.seed, g.groupId, i),
       firstUtterance: g.firstUtterance ?? '',
     });
     const ack = await bus.publish(subject, toBinary(RolloutTaskSchema, task), { msgId: trajectoryId(task) });

@@ -3,6 +3,7 @@
 
 import { create } from '@bufbuild/protobuf';
 import { RolloutTaskSchema } from '../../core/gen/parley/v1/rollout_pb.js';
+import { deriveSeed } from '../../core/seed.js';
 import { passReport, type PassReport } from '../../eval/passk.js';
 import { runEpisode, type EpisodeOptions, type TaskInfo } from '../../rollout/episode.js';
 import type { EpisodePorts } from '../../rollout/ports.js';
@@ -50,7 +51,9 @@ export async function evaluate(ports: EpisodePorts, info: Map<string, TaskInfo>,
         groupSize: o.k,
         horizon: o.horizon,
         mode: o.mode,
-        seed: BigInt(o.seed * 1000 + job.sample),
+        // Unrelated streams per episode: a seed shared by the tasks of one sample index makes every
+        // task draw the same numbers at the same turn, and pass^k then measures one draw, not k.
+        seed: deriveSeed(o.seed, o.label, job.taskId, job.sample),
       });
       const t = await runEpisode(ports, task, info.get(job.taskId)!, o.episode);
       const r = t.reward ?? 0;

@@ -13,9 +13,10 @@ import { summarizePass, writeRunReport, type EvalSummary, type IterationRecord, 
 import { EngineSamplerBackend, Learner, connectTrainer, startEngineProcess, type EngineProcess } from '../../learner/index.js';
 import { loadChatModel } from '../../policy/index.js';
 import { horizonAt } from '../../rollout/horizon.js';
-import { ensureRunStreams, publishGroup } from '../../rollout/publisher.js';
+import { ensureRunStreams } from '../../rollout/publisher.js';
 import { RolloutWorker } from '../../rollout/worker.js';
 import { generateDemonstrations } from '../../sandbox/domains/local/expert.js';
+import { TaskFeed, callbackGroupCounter, taskFeedSettings } from '../coordinator/index.js';
 import type { RunSpec } from '../run-spec.js';
 import { episodeOptions, evalTaskIds, startLocalActors } from './actors.js';
 import { evaluate } from './evaluator.js';
@@ -45,14 +46,6 @@ interface RunState {
   wallSeconds: number;
   /** SaveWeights folder of the cold start (baseline Init + SFT), where RL begins. */
   coldStartWeights?: string;
-}
-
-function seeded(seed: number) {
-  let a = seed >>> 0 || 1;
-  return () => {
-    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
-    return a / 4294967296;
-  };
 }
 
 /** Runs the spec locally. Resolves the report (also written to `out`). Rejects naming what failed. */
@@ -159,18 +152,11 @@ export async function runLocal(spec: RunSpec, o: LocalRunOptions): Promise<RunRe
     }
     closers.push(() => Promise.all(workers.map((w) => w.stop())).then(() => undefined));
     const subjects = runSubjects(spec.name);
-    const rand = seeded(spec.seed * 7919 + state.groupsPublished);
+    // The run coordinator's task feed (one implementation with the cluster's): the seeded group sequence,
+    // continued from run-state.json's counter after --resume.
+    const feed = new TaskFeed(taskFeedSettings(spec, 'local'), trainIds, { bus, counter: callbackGroupCounter(() => state.groupsPublished, (n) => (state.groupsPublished = n)) });
     const topUp = async (step: number) => {
-      const pending = (await bus.streamInfo(subjects.tasksStream)).messages;
-      if (pending >= spec.algorithm.groupsPerStep * spec.algorithm.groupSize) return;
-      const version = BigInt(learner.status().policyVersion);
-      for (let g = 0; g < spec.algorithm.groupsPerStep; g++) {
-        const taskId = trainIds[Math.floor(rand() * trainIds.length)]!;
-        await publishGroup(bus, {
-          run: spec.name, domain: 'local', taskId, groupId: `g${state.groupsPublished++}`, groupSize: spec.algorithm.groupSize,
-          horizon: horizonAt(spec.horizon, step), minPolicyVersion: version, mode: spec.rollout.mode, seed: BigInt(spec.seed * 100_000 + state.groupsPublished),
-        });
-      }
+      await feed.topUp({ step, policyVersion: learner.status().policyVersion });
     };
     const tokensMetric = async () => {
       const m = await registry.getSingleMetric('parley_rollout_tokens_total')?.get();

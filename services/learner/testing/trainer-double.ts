@@ -15,6 +15,7 @@ import {
   OptimStepRequestSchema,
   OptimStepResponseSchema,
   SampleRequestSchema,
+  type SampleRequest,
   SampleResponseSchema,
   SaveWeightsRequestSchema,
   SaveWeightsResponseSchema,
@@ -50,6 +51,8 @@ const WEIGHTS_FILE = 'double-weights.json';
 /** The double. Not a model: log-probs are −0.5 per token and the loss is −Σ advantage·mask / tokens. */
 export class TrainerDouble implements TrainerClient {
   readonly calls: TrainerMethod[] = [];
+  /** Every Sample request, in order. */
+  readonly sampleRequests: SampleRequest[] = [];
   readonly forwardBackwards: ForwardBackwardRequest[] = [];
   step = 0;
   history: string[][] = [];
@@ -150,6 +153,7 @@ export class TrainerDouble implements TrainerClient {
   async sample(init: MessageInitShape<typeof SampleRequestSchema>) {
     await this.enter('sample');
     const req = create(SampleRequestSchema, init);
+    this.sampleRequests.push(req);
     if (req.prompts.length === 0) throw new ParleyError('invalid_argument', 'prompts is empty; send at least one prompt');
     return create(SampleResponseSchema, {
       completions: req.prompts.map((p) => {

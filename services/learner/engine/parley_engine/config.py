@@ -28,6 +28,7 @@ class EngineConfig:
     heads: int = 4  # attention heads; must divide d_model
     max_len: int = 512  # longest sequence (learned positions); prompt + completion must fit
     positions: str = "learned"  # "learned" absolute embeddings, or "alibi" (linear distance biases per head)
+    copy_head: bool = False  # a pointer over earlier tokens mixed into the output (copies unseen details)
     vocab_size: int = 512  # token ids must be below this
     # --- optimizer and schedule ---
     lr: float = 3e-4  # base learning rate (OptimStep.learning_rate > 0 overrides it)

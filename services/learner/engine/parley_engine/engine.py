@@ -194,14 +194,20 @@ class Engine:
                               f"max_len {self.max_len}")
             if max(prompt.token_ids) >= vocab:
                 raise invalid(f"prompts[{i}].token_ids contains {max(prompt.token_ids)}; token ids must be < {vocab}")
+            if prompt.seed < 0:
+                raise invalid(f"prompts[{i}].seed is {prompt.seed}; seeds must be >= 0 (0 = unseeded)")
         for tok in req.stop_token_ids:
             if tok >= vocab:
                 raise invalid(f"stop_token_ids contains {tok}; token ids must be < {vocab}")
         generator = self.generator
         if req.seed:
             generator = torch.Generator(device=self.device).manual_seed(req.seed)
+        rows = None
+        if any(prompt.seed for prompt in req.prompts):
+            rows = [torch.Generator(device=self.device).manual_seed(prompt.seed) if prompt.seed else None
+                    for prompt in req.prompts]
         params = SampleParams(max_tokens=req.max_tokens, temperature=req.temperature, top_p=req.top_p or 1.0,
-                              stop_token_ids=set(req.stop_token_ids), generator=generator)
+                              stop_token_ids=set(req.stop_token_ids), generator=generator, row_generators=rows)
         self.policy.eval()
         return sample(self.policy, [list(p.token_ids) for p in req.prompts], params, self.max_len)
 

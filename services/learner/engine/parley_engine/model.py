@@ -1,5 +1,6 @@
-"""The builtin model: a small decoder-only transformer (learned positions, pre-LN blocks, hand-written
-causal attention so it runs on torch 1.13 and 2.x alike) with a preallocated KV cache for sampling."""
+"""The builtin model: a small decoder-only transformer (learned or ALiBi positions, pre-LN blocks,
+hand-written causal attention so it runs on torch 1.13 and 2.x alike), an optional copy head, and a
+preallocated KV cache for sampling."""
 
 import math
 from typing import List, Optional
@@ -20,6 +21,38 @@ class KVCache:
         self.keys: List[torch.Tensor] = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(layers)]
         self.values: List[torch.Tensor] = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(layers)]
         self.length = 0  # positions already written, shared by the batch (prompts are left-padded)
+        # The copy head's keys and the token ids it copies from (allocated by the model when it has one).
+        self.copy_keys: Optional[torch.Tensor] = None
+        self.token_ids: Optional[torch.Tensor] = None
+
+
+class CopyHead(nn.Module):
+    """A pointer-generator output (See et al., 2017): from the final hidden state, one attention over the
+    earlier positions gives a distribution over the tokens found there, and a gate mixes it with the
+    vocabulary distribution. A tool call's arguments are mostly words the user or a tool said earlier;
+    pointing at them is learned far sooner by a small model than mapping each rare word through its
+    embedding and back. The forward returns log-probabilities, which log_softmax leaves unchanged."""
+
+    def __init__(self, d_model: int):
+        super().__init__()
+        self.query = nn.Linear(d_model, d_model)
+        self.key = nn.Linear(d_model, d_model)
+        self.gate = nn.Linear(d_model, 1)
+
+    def forward(self, h: torch.Tensor, vocab_logits: torch.Tensor, keys: torch.Tensor, source_ids: torch.Tensor,
+                allowed: torch.Tensor) -> torch.Tensor:
+        """h [B, T, D] final hidden states; vocab_logits [B, T, V]; keys [B, S, D] of every position so far;
+        source_ids [B, S] their token ids; allowed [B or 1, T, S]. Returns log-probabilities [B, T, V]."""
+        scores = (self.query(h) @ keys.transpose(-2, -1)) * (1.0 / math.sqrt(h.shape[-1]))
+        scores = scores.masked_fill(~allowed, torch.finfo(scores.dtype).min)
+        attn = torch.softmax(scores, dim=-1)  # [B, T, S]
+        b, t, _ = h.shape
+        copy = torch.zeros(b, t, vocab_logits.shape[-1], dtype=attn.dtype, device=attn.device)
+        copy.scatter_add_(-1, source_ids[:, None, :].expand(b, t, source_ids.shape[-1]), attn)
+        gate = self.gate(h)  # [B, T, 1]; log sigmoid(x) and log(1 - sigmoid(x)) computed stably
+        from_vocab = F.logsigmoid(-gate) + torch.log_softmax(vocab_logits, dim=-1)
+        from_copy = F.logsigmoid(gate) + torch.log(copy.clamp_min(1e-30))
+        return torch.logaddexp(from_vocab, from_copy)
 
 
 class CausalSelfAttention(nn.Module):
@@ -77,12 +110,17 @@ class TinyTransformer(nn.Module):
         self.register_buffer("alibi_slopes", slopes, persistent=False)
         self.blocks = nn.ModuleList(Block(cfg.d_model, cfg.heads) for _ in range(cfg.layers))
         self.ln_f = nn.LayerNorm(cfg.d_model)
+        self.copy_head = CopyHead(cfg.d_model) if cfg.copy_head else None
         self.apply(_init_weights)
 
     def new_cache(self, batch: int, capacity: int) -> KVCache:
         head_dim = self.tok_emb.embedding_dim // self.heads
         weight = self.tok_emb.weight
-        return KVCache(len(self.blocks), batch, self.heads, capacity, head_dim, weight.device, weight.dtype)
+        cache = KVCache(len(self.blocks), batch, self.heads, capacity, head_dim, weight.device, weight.dtype)
+        if self.copy_head is not None:
+            cache.copy_keys = torch.zeros(batch, capacity, weight.shape[1], device=weight.device, dtype=weight.dtype)
+            cache.token_ids = torch.zeros(batch, capacity, dtype=torch.long, device=weight.device)
+        return cache
 
     def forward(self, input_ids: torch.Tensor, position_ids: Optional[torch.Tensor] = None,
                 key_valid: Optional[torch.Tensor] = None, cache: Optional[KVCache] = None) -> torch.Tensor:
@@ -113,9 +151,19 @@ class TinyTransformer(nn.Module):
             bias = bias + (-self.alibi_slopes.to(x.dtype)[None, :, None, None] * distance[None, None])
         for i, block in enumerate(self.blocks):
             x = block(x, bias, cache, i)
+        h = self.ln_f(x)
+        logits = F.linear(h, self.tok_emb.weight)
+        if self.copy_head is not None:
+            keys, source = self.copy_head.key(h), input_ids
+            if cache is not None:
+                assert cache.copy_keys is not None and cache.token_ids is not None
+                cache.copy_keys[:, past:past + t] = keys
+                cache.token_ids[:, past:past + t] = input_ids
+                keys, source = cache.copy_keys[:, :past + t], cache.token_ids[:, :past + t]
+            logits = self.copy_head(h, logits, keys, source, allowed[:, 0])
         if cache is not None:
             cache.length += t
-        return F.linear(self.ln_f(x), self.tok_emb.weight)
+        return logits
 
 
 def _init_weights(module: nn.Module) -> None:

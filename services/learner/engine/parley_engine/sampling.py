@@ -14,6 +14,9 @@ class SampleParams:
     top_p: float = 1.0  # nucleus mass kept, in (0, 1]
     stop_token_ids: Set[int] = field(default_factory=set)
     generator: Optional[torch.Generator] = None
+    # One generator per prompt (None entries use `generator`): a seeded prompt's draws do not depend on
+    # the prompts it is batched with.
+    row_generators: Optional[List[Optional[torch.Generator]]] = None
 
 
 @dataclass
@@ -34,7 +37,10 @@ def choose_tokens(logits: torch.Tensor, p: SampleParams) -> torch.Tensor:
         drop = sorted_probs.cumsum(-1) - sorted_probs >= p.top_p
         sorted_probs = sorted_probs.masked_fill(drop, 0.0)
         probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
-    return torch.multinomial(probs, 1, generator=p.generator).squeeze(-1)
+    if p.row_generators is None:
+        return torch.multinomial(probs, 1, generator=p.generator).squeeze(-1)
+    return torch.cat([torch.multinomial(probs[i], 1, generator=g if g is not None else p.generator)
+                      for i, g in enumerate(p.row_generators)])
 
 
 @torch.no_grad()

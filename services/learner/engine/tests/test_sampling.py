@@ -51,6 +51,20 @@ class SamplingTest(unittest.TestCase):
                                                       max_tokens=8, seed=1))
         self.assertEqual([c.token_ids for c in nucleus], [c.token_ids[:8] for c in self.greedy(True)])
 
+    def test_prompt_seed_is_independent_of_the_batch(self):
+        def run(*seeded):
+            req = pb.SampleRequest(prompts=[pb.TokenLogprobsPrompt(token_ids=p, seed=s) for p, s in seeded],
+                                   temperature=1.0, max_tokens=8, seed=99)
+            return [list(c.token_ids) for c in self.engine.sample(req)]
+        alone = run((PROMPTS[0], 5))[0]
+        batched = run((PROMPTS[1], 6), (PROMPTS[0], 5), (PROMPTS[2], 7))
+        self.assertEqual(batched[1], alone)
+        # Different seeds give different streams (same prompt, 8 tokens each, 4 seeds).
+        self.assertGreater(len({tuple(t) for t in run(*[(PROMPTS[0], s) for s in (1, 2, 3, 4)])}), 1)
+        with self.assertRaises(Exception) as err:
+            run((PROMPTS[0], -1))
+        self.assertIn("prompts[0].seed", str(err.exception))
+
     def test_length_limit(self):
         long_prompt = list(range(1, 16)) * 2  # 30 of max_len 32
         res = self.engine.sample(pb.SampleRequest(prompts=prompts(long_prompt, [1]), temperature=1.0, max_tokens=10))
@@ -69,6 +83,19 @@ class AlibiSamplingTest(SamplingTest):
     @classmethod
     def setUpClass(cls):
         cls.engine = new_engine(seed=2, positions="alibi")
+        req = pb.ForwardBackwardRequest(sequences=[sequence([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15])],
+                                        loss=pb.LossConfig(kind="sft"))
+        for _ in range(20):
+            cls.engine.forward_backward(req)
+            cls.engine.optim_step(pb.OptimStepRequest(learning_rate=1e-2))
+
+
+class CopyHeadSamplingTest(SamplingTest):
+    """The same guarantees with the copy head (its keys and source tokens live in the KV cache too)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.engine = new_engine(seed=2, positions="alibi", copy_head=True)
         req = pb.ForwardBackwardRequest(sequences=[sequence([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15])],
                                         loss=pb.LossConfig(kind="sft"))
         for _ in range(20):
