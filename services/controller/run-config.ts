@@ -25,10 +25,11 @@ export function checkpointDir(spec: RunSpec): string {
  * The learner's settings for the run. Throws ParleyError(invalid_argument) when the run spec maps to
  * settings the learner rejects (the message names the learner field).
  */
-export function learnerSettings(spec: RunSpec, config: ControllerConfig): Record<string, unknown> {
+/** The learner settings that follow from the run spec alone (the algorithm, its schedule, the run), shared
+ * by the cluster's learner.yaml and the local run. */
+export function learnerAlgorithmSettings(spec: RunSpec) {
   const a = spec.algorithm;
-  const engine = { ...spec.model.engine, ...(spec.model.lora ? { lora: spec.model.lora } : {}) };
-  const settings = {
+  return {
     run: spec.name,
     algorithm: ESTIMATOR_TO_LEARNER[a.estimator],
     groupSize: a.groupSize,
@@ -45,14 +46,21 @@ export function learnerSettings(spec: RunSpec, config: ControllerConfig): Record
     aggregation: a.aggregation,
     microBatchTokens: a.microBatchTokens,
     maxStepsOffPolicy: a.maxStepsOffPolicy,
+    horizons: spec.horizon.horizons,
+    horizonEverySteps: spec.horizon.everySteps,
+    seed: spec.seed,
+  };
+}
+
+export function learnerSettings(spec: RunSpec, config: ControllerConfig): Record<string, unknown> {
+  const engine = { ...spec.model.engine, ...(spec.model.lora ? { lora: spec.model.lora } : {}) };
+  const settings = {
+    ...learnerAlgorithmSettings(spec),
     checkpointDir: checkpointDir(spec),
     // Without a shared volume the policy pods cannot read the learner's folder: weights go through NATS.
     weightsTransport: config.sharedVolumeClaim ? 'directory' : 'object_store',
-    horizons: spec.horizon.horizons,
-    horizonEverySteps: spec.horizon.everySteps,
     model: spec.model.name,
     engineConfigJson: JSON.stringify(engine),
-    seed: spec.seed,
   };
   learnerConfig(settings);
   return settings;

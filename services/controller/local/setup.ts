@@ -7,6 +7,7 @@ import { ParleyError } from '../../core/errors.js';
 import type { LearnerConfigInput } from '../../learner/index.js';
 import { generateLocalDomain } from '../../sandbox/domains/local/index.js';
 import { writeLocalModelFolder } from '../../sandbox/domains/local-model/index.js';
+import { learnerAlgorithmSettings } from '../run-config.js';
 import type { RunSpec } from '../run-spec.js';
 
 export interface LocalPaths {
@@ -65,37 +66,17 @@ export function engineConfig(spec: RunSpec, vocabSize: number): Record<string, u
   return { layers: 2, d_model: 128, heads: 4, lr: 3e-4, ...spec.model.engine, max_len: spec.model.maxContextTokens, vocab_size: vocabSize, seed: spec.seed };
 }
 
-const ESTIMATOR = { grpo: 'grpo', drgrpo: 'dr_grpo', rloo: 'rloo', reinforce_pp: 'reinforce_pp' } as const;
-
 /** The learner's settings from the run spec. */
 export function learnerConfig(spec: RunSpec, paths: LocalPaths, engine: Record<string, unknown>, initialWeights: string): LearnerConfigInput {
   const a = spec.algorithm;
   return {
-    run: spec.name,
-    algorithm: ESTIMATOR[a.estimator],
-    groupSize: a.groupSize,
-    groupsPerStep: a.groupsPerStep,
+    ...learnerAlgorithmSettings(spec),
     minGroupSize: Math.min(2, a.groupSize),
     groupTimeoutMs: 0,
-    dropZeroVarianceGroups: a.dropZeroVarianceGroups,
-    gamma: a.gamma,
-    lr: a.learningRate,
-    maxGradNorm: a.maxGradNorm,
-    clipLow: a.clipLow,
-    clipHigh: a.clipHigh,
-    dualClip: a.dualClip,
-    klCoef: a.klCoef,
-    entropyCoef: a.entropyCoef,
-    aggregation: a.aggregation,
-    microBatchTokens: a.microBatchTokens,
-    maxStepsOffPolicy: a.maxStepsOffPolicy,
     checkpointDir: paths.checkpointDir,
-    horizons: spec.horizon.horizons,
-    horizonEverySteps: spec.horizon.everySteps,
     model: 'builtin',
     engineConfigJson: JSON.stringify(engine),
     initialWeights,
-    seed: spec.seed,
     ackWaitMs: 120_000,
     maxBufferedTrajectories: Math.max(4096, a.groupsPerStep * a.groupSize * 4),
   };
