@@ -154,6 +154,26 @@ describe('Learner on the in-process bus', () => {
     expect((await readDoubleWeights(steps[2]!.weightsPath)).history).toHaveLength(3);
   });
 
+  it('anchors the KL reference at the initial weights, also after a resume', async () => {
+    const dir = withDir();
+    const source = new TrainerDouble();
+    await source.init({ model: 'builtin' });
+    const initial = (await source.saveWeights({ path: join(withDir(), 'sft'), version: 0n })).path;
+    const bus = createMemoryBus();
+    const first = setup({ groupsPerStep: 1, initialWeights: initial }, bus, dir);
+    await first.learner.start();
+    expect(first.trainer.referencePath).toBe(initial);
+    await publishTrajectories(bus, RUN, makeGroups(RUN, 1, 4));
+    await first.learner.waitForStep(1);
+    await first.learner.stop();
+    const second = setup({ groupsPerStep: 1, initialWeights: initial }, bus, dir);
+    await second.learner.start();
+    const start = (await second.store.history()).find((r) => r.kind === 'init')!;
+    // Checkpoint 0 holds the initial weights; the resumed policy is step 1's, the reference stays at 0.
+    expect(second.trainer.referencePath).toBe(start.weightsPath);
+    expect(second.learner.status().step).toBe(1);
+  });
+
   it('is an explicit state machine: start and stop twice, pause holds steps, resume releases them', async () => {
     const { bus, learner } = setup({ groupsPerStep: 1 }, createMemoryBus(), withDir());
     expect(learner.state).toBe('idle');

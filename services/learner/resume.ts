@@ -27,6 +27,11 @@ export async function restoreOrInitialise(
     if (rec.run !== c.run) throw new ParleyError('failed_precondition', `${store.dir} holds run '${rec.run}', not '${c.run}'; use another checkpointDir`);
     const removed = await store.removeUncommittedWeights(rec.policyVersion);
     await trainer.loadWeights({ path: rec.weightsPath });
+    if (c.initialWeights) {
+      // The KL anchor is where RL began (checkpoint 0 holds those weights), not the resumed policy.
+      const start = (await store.history(0)).find((r) => r.kind === 'init');
+      await trainer.loadWeights({ path: start?.weightsPath ?? c.initialWeights, reference: true });
+    }
     const window = await store.history(rec.seq - c.dedupWindowCheckpoints + 1);
     log.info({ step: rec.step, policyVersion: rec.policyVersion, seq: rec.seq, removedUncommitted: removed }, 'resumed from checkpoint');
     return { latest: rec, vocabSize: info.vocabSize, window };
@@ -34,7 +39,9 @@ export async function restoreOrInitialise(
   await store.removeUncommittedWeights(-1);
   if (c.initialWeights) {
     await trainer.loadWeights({ path: c.initialWeights });
-    log.info({ initialWeights: c.initialWeights }, 'starting from the given initial weights');
+    // The KL term keeps the policy near where RL starts (e.g. the SFT result), not near Init's weights.
+    await trainer.loadWeights({ path: c.initialWeights, reference: true });
+    log.info({ initialWeights: c.initialWeights }, 'starting from the given initial weights (policy and reference)');
   }
   const saved = await trainer.saveWeights({ path: store.weightsDir, version: 0n });
   const init: CheckpointRecord = {

@@ -51,6 +51,8 @@ const WEIGHTS_FILE = 'double-weights.json';
 /** The double. Not a model: log-probs are −0.5 per token and the loss is −Σ advantage·mask / tokens. */
 export class TrainerDouble implements TrainerClient {
   readonly calls: TrainerMethod[] = [];
+  /** The weights last loaded into the reference (null: Init's). */
+  referencePath: string | null = null;
   /** Every Sample request, in order. */
   readonly sampleRequests: SampleRequest[] = [];
   readonly forwardBackwards: ForwardBackwardRequest[] = [];
@@ -144,6 +146,10 @@ export class TrainerDouble implements TrainerClient {
     await this.enter('loadWeights');
     const req = create(TrainerLoadWeightsRequestSchema, init);
     const w = await readDoubleWeights(req.path);
+    if (req.reference) {
+      this.referencePath = req.path;
+      return create(TrainerLoadWeightsResponseSchema, { version: BigInt(w.version) });
+    }
     this.step = w.step;
     this.history = w.history;
     this.pending = [];

@@ -224,7 +224,8 @@ class Engine:
 
     def load_weights(self, req) -> int:
         """Loads weights, optimizer state and step from a version folder (or the latest version
-        under a base folder); returns its version. Raises EngineError: FAILED_PRECONDITION before
+        under a base folder) into the policy, or only the weights into the frozen reference when
+        req.reference is set; returns its version. Raises EngineError: FAILED_PRECONDITION before
         Init or when the checkpoint is of another model or shape, NOT_FOUND when missing."""
         self._require_init()
         ck = checkpoint.load(req.path, self.device)
@@ -235,7 +236,10 @@ class Engine:
                 if ck.config.get(name) != getattr(self.cfg, name):
                     raise precondition(f"checkpoint has {name}={ck.config.get(name)}, the engine has "
                                        f"{getattr(self.cfg, name)}; Init with the checkpoint's sizes")
-        trainable = {n: p for n, p in self.policy.named_parameters() if p.requires_grad}
+        if req.reference:
+            trainable = dict(self.reference.named_parameters())
+        else:
+            trainable = {n: p for n, p in self.policy.named_parameters() if p.requires_grad}
         if set(ck.weights) != set(trainable):
             missing, extra = sorted(set(trainable) - set(ck.weights)), sorted(set(ck.weights) - set(trainable))
             raise precondition(f"checkpoint weights do not match the model: missing {missing[:5]}, "
@@ -244,6 +248,11 @@ class Engine:
             if tensor.shape != trainable[name].shape:
                 raise precondition(f"checkpoint weight {name} has shape {list(tensor.shape)}, "
                                    f"the model's is {list(trainable[name].shape)}")
+        if req.reference:
+            with torch.no_grad():
+                for name, tensor in ck.weights.items():
+                    trainable[name].copy_(tensor)
+            return ck.version
         if ck.optimizer is not None:  # first: it checks its own shape before changing anything
             self.optimizer.load_state_dict(ck.optimizer)
         with torch.no_grad():

@@ -50,6 +50,20 @@ class CheckpointTest(unittest.TestCase):
         self.assertEqual(train_step(a)[0], train_step(b)[0])
         self.assertEqual(logprobs(a), logprobs(b))
 
+    def test_load_into_the_reference(self):
+        a = new_engine(seed=1)
+        for _ in range(3):
+            train_step(a)
+        path, _ = a.save_weights(pb.SaveWeightsRequest(path=self.base, version=3))
+        b = new_engine(seed=99)
+        before = logprobs(b)
+        self.assertEqual(b.load_weights(pb.TrainerLoadWeightsRequest(path=path, reference=True)), 3)
+        # The reference now scores like the saved policy; the policy, its step and optimizer are untouched.
+        ref = b.compute_logprobs(pb.ComputeLogprobsRequest(sequences=SEQS, reference=True))
+        self.assertEqual(ref, logprobs(a))
+        self.assertEqual(logprobs(b), before)
+        self.assertEqual(b.step, 0)
+
     def test_versions_are_immutable_and_latest_is_found(self):
         a = new_engine(seed=1)
         a.save_weights(pb.SaveWeightsRequest(path=self.base, version=2))
