@@ -4,10 +4,13 @@
 // orchestration overhead and the exactly-once accounting of trajectories.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fromBinary } from '@bufbuild/protobuf';
 import { connectBus, type Bus } from '../core/bus/index.js';
 import { createBusClient, serveOverBus } from '../core/bus-rpc.js';
+import { createLocalClient } from '../core/local-client.js';
 import { createLogger } from '../core/logger.js';
 import { Registry } from '../core/metrics.js';
 import { runSubjects } from '../core/run-subjects.js';
@@ -18,6 +21,7 @@ import { resolveSandboxConfig } from '../sandbox/config.js';
 import { loadDomains, SandboxService } from '../sandbox/service.js';
 import { UserSimulatorService, parseUserSimConfig } from '../usersim/index.js';
 import { DEFAULT_EPISODE_OPTIONS } from './episode.js';
+import type { EpisodePorts } from './ports.js';
 import { ensureRunStreams, publishGroup } from './publisher.js';
 import { CapacityServer } from './sim/capacity-server.js';
 import { SimulatedPolicy } from './sim/simulated-policy.js';
@@ -39,6 +43,13 @@ export interface RolloutBenchOptions {
   seed: number;
   /** Ack wait of the task consumer: how soon a crashed worker's task is redelivered. */
   ackWaitMs: number;
+  /**
+   * How workers reach the sandbox and the user simulator: 'bus' (request-reply over the bus, protobuf on
+   * the wire; the default) or 'direct' (calls into the same process's service objects, no serialization).
+   */
+  transport?: 'bus' | 'direct';
+  /** Also run the batch-synchronous baseline (default true). */
+  syncBaseline?: boolean;
 }
 
 export interface PhaseReport {
@@ -48,13 +59,63 @@ export interface PhaseReport {
   duplicates_dropped: number;
   lost: number;
   workers_killed: number;
+  /** From the first task published to the last trajectory received. */
   wall_s: number;
   backend_capacity_tokens_per_s: number;
+  /** Tokens the server decoded over wall_s (including work of episodes a crash threw away). */
   achieved_tokens_per_s: number;
+  /** achieved / capacity over the whole run: ramp-up, crash redeliveries and the final drain included. */
   efficiency: number;
+  /**
+   * achieved / capacity from the start until the last episode began, i.e. while queued work could still
+   * replace a finished episode; what follows is the drain (the last episodes finishing one by one), which
+   * a run that keeps publishing tasks never reaches. A second view of the same run, not a replacement.
+   */
+  steady_state_efficiency: number;
+  steady_state_s: number;
+  /** Sampled tokens of the trajectories received (the useful work) / (capacity × wall_s). */
+  goodput_efficiency: number;
+  /** Share of wall_s the server had enough requests in flight to use its whole capacity. */
+  server_saturated_fraction: number;
+  /**
+   * Orchestration time per policy turn: an episode's wall time (open session → evaluate → close) minus the
+   * time the server spent generating its turns (arrival to last token, on the server's clock), divided by
+   * its turns. It includes the sandbox, the user simulator, bus hops, the driver, and the lag from a
+   * generation's last token to the episode resuming (the simulator's timer plus event-loop queueing).
+   */
   p50_turn_overhead_ms: number;
   p99_turn_overhead_ms: number;
+  /** Mean per turn over all turns, and what it is made of (the parts add up to the mean). */
+  turn_overhead_mean_ms: number;
+  turn_overhead_mean_breakdown_ms: { tool: number; user: number; policy_call: number; notify_lag: number; driver: number };
+  /** Per episode, the worker's time outside the episode (task decode, trajectory encoding, publish, ack), mean ms. */
+  worker_publish_ms_per_episode: number;
+  /** CPU seconds of this process (all threads) per wall second: near the core count means CPU-bound. */
+  process_cpu_per_wall_s: number;
+  event_loop_delay_p50_ms: number;
+  event_loop_delay_p99_ms: number;
+  /** The machine's 1-minute load average at the end (other processes share these cores). */
+  load_average_1m: number;
   mean_reward: number;
+}
+
+/** What the bench keeps of a received trajectory. */
+interface Received {
+  reward: number;
+  turns: number;
+  sampled: number;
+  timings: Trajectory['timings'];
+}
+
+const LOOP_RESOLUTION_MS = 10;
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+
+async function histogramTotals(registry: Registry, name: string): Promise<{ sum: number; count: number }> {
+  const m = registry.getSingleMetric(name);
+  const values = m ? (await m.get()).values : [];
+  const pick = (suffix: string) => values.filter((v) => (v as { metricName?: string }).metricName === `${name}_${suffix}`).reduce((a, v) => a + v.value, 0);
+  return { sum: pick('sum'), count: pick('count') };
 }
 
 function pct(xs: number[], p: number): number {
@@ -63,7 +124,7 @@ function pct(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
 
-/** Runs both phases and writes DIR/report.json. `progress` gets one-line updates. */
+/** Runs the asynchronous phase (and the batch-synchronous baseline) and writes DIR/report.json. `progress` gets one-line updates. */
 export async function runRolloutBench(o: RolloutBenchOptions, progress: (line: string) => void = () => undefined) {
   const logger = createLogger('bench', process.env.PARLEY_LOG_LEVEL ?? 'warn');
   const registry = new Registry();
@@ -74,14 +135,23 @@ export async function runRolloutBench(o: RolloutBenchOptions, progress: (line: s
   const sandbox = new SandboxService(sbConfig, domains, registry);
   const users = new UserSimulatorService({ config: parseUserSimConfig({ mode: 'scripted', maxConversations: 1_000_000 }), logger, registry });
   const taskIds = (retail.splits.train ?? [...retail.tasks.keys()]).filter((id) => retail.tasks.has(id));
+  const transport = o.transport ?? 'bus';
   const phases: PhaseReport[] = [];
   const closers: (() => Promise<void>)[] = [];
   try {
-    for (const mode of ['async', 'sync'] as const) {
+    for (const mode of o.syncBaseline === false ? (['async'] as const) : (['async', 'sync'] as const)) {
       const run = `bench-${mode}-${o.seed}`;
       await ensureRunStreams(bus, run);
-      closers.push(...(await Promise.all([serveOverBus(bus, Sandbox, sandbox.impl, { run }), serveOverBus(bus, UserSimulator, users as never, { run })])).map((s) => () => s.close()));
-      phases.push(await runPhase(bus, mode, run, o, { sandbox: createBusClient(bus, Sandbox, { run }), user: createBusClient(bus, UserSimulator, { run }) }, retail.tasks, taskIds, registry, logger, progress));
+      let clients: EpisodePorts['sandbox' | 'user'][];
+      if (transport === 'direct') {
+        clients = [createLocalClient(Sandbox, sandbox.impl), createLocalClient(UserSimulator, users)];
+      } else {
+        const servers = await Promise.all([serveOverBus(bus, Sandbox, sandbox.impl, { run }), serveOverBus(bus, UserSimulator, users as never, { run })]);
+        closers.push(...servers.map((x) => () => x.close()));
+        clients = [createBusClient(bus, Sandbox, { run }), createBusClient(bus, UserSimulator, { run })];
+      }
+      const [sb, us] = clients as [EpisodePorts['sandbox'], EpisodePorts['user']];
+      phases.push(await runPhase(bus, mode, run, o, { sandbox: sb, user: us }, retail.tasks, taskIds, registry, logger, progress));
     }
   } finally {
     for (const c of closers) await c();
@@ -89,12 +159,12 @@ export async function runRolloutBench(o: RolloutBenchOptions, progress: (line: s
     users.close();
     await bus.close();
   }
-  const [a, s] = phases as [PhaseReport, PhaseReport];
+  const [a, s] = phases as [PhaseReport, PhaseReport | undefined];
+  const { mode: _async, ...asyncFigures } = a;
   const report = {
-    ...Object.fromEntries(Object.entries(a).filter(([k]) => k !== 'mode')),
-    async_over_sync_efficiency: a.efficiency / s.efficiency,
-    baseline_sync: s,
-    options: { ...o, bus: o.natsUrl ? 'nats' : 'memory' },
+    ...asyncFigures,
+    ...(s ? { async_over_sync_efficiency: a.efficiency / s.efficiency, baseline_sync: s } : {}),
+    options: { ...o, bus: o.natsUrl ? 'nats' : 'memory', transport },
   };
   mkdirSync(o.out, { recursive: true });
   writeFileSync(join(o.out, 'report.json'), JSON.stringify(report, null, 2) + '\n');
@@ -106,7 +176,7 @@ async function runPhase(
   mode: 'async' | 'sync',
   run: string,
   o: RolloutBenchOptions,
-  clients: { sandbox: any; user: any },
+  clients: Pick<EpisodePorts, 'sandbox' | 'user'>,
   tasks: Map<string, any>,
   taskIds: string[],
   registry: Registry,
@@ -117,7 +187,7 @@ async function runPhase(
   const policy = new SimulatedPolicy({ server, tasks, medianCompletionTokens: o.medianCompletionTokens, sigma: 1.0, extraTurnProbability: 0.35, seed: o.seed });
   const ports = { policy, sandbox: clients.sandbox, user: clients.user };
   const s = runSubjects(run);
-  const received = new Map<string, Trajectory>();
+  const received = new Map<string, Received>();
   let duplicates = 0;
   let killed = 0;
   let workerSeq = 0;
@@ -139,7 +209,7 @@ async function runPhase(
     for await (const m of stream) {
       const t = fromBinary(TrajectorySchema, m.data);
       if (received.has(t.id)) duplicates++;
-      else received.set(t.id, t);
+      else received.set(t.id, { reward: t.reward, turns: t.turns, sampled: t.lossMask.reduce((a, b) => a + b, 0), timings: t.timings });
       m.ack();
       notify();
     }
@@ -164,6 +234,10 @@ async function runPhase(
       for (let k = 0; k < o.group; k++) expected.push(`${run}/${g.taskId}/${g.groupId}/${k}`);
     }
   };
+  const episodeSeconds0 = await histogramTotals(registry, 'parley_rollout_episode_duration_seconds');
+  const loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
+  loopDelay.enable();
+  const cpu0 = process.cpuUsage();
   const started = performance.now();
   server.resetCounters();
   let nextKill = o.killWorkerEvery;
@@ -199,18 +273,42 @@ async function runPhase(
   }
   const wall = (performance.now() - started) / 1000;
   const tokens = server.tokensDecoded;
+  const busy = server.busy;
+  const cpu = process.cpuUsage(cpu0);
+  loopDelay.disable();
   await Promise.all(workers.map((w) => w.stop()));
   stream.stop();
   await collector.catch(() => undefined);
+  const episodeSeconds1 = await histogramTotals(registry, 'parley_rollout_episode_duration_seconds');
+
   const overheads: number[] = [];
-  for (const t of received.values()) {
-    const keys = [...policy.backendSeconds.keys()].filter((k) => k.startsWith(`${t.id}#`));
+  const parts = { tool: 0, user: 0, policy_call: 0, notify_lag: 0, driver: 0 };
+  let turns = 0;
+  let useful = 0;
+  for (const [id, t] of received) {
+    useful += t.sampled;
+    const keys = [...policy.backend.keys()].filter((k) => k.startsWith(`${id}#`));
     if (keys.length !== 1 || !t.timings || t.turns === 0) continue;
-    const backendMs = policy.backendSeconds.get(keys[0]!)! * 1000;
-    overheads.push(Math.max(0, t.timings.totalMs - backendMs) / t.turns);
+    const b = policy.backend.get(keys[0]!)!;
+    const { totalMs, policyMs, userMs, toolMs } = t.timings;
+    overheads.push(Math.max(0, totalMs - b.generationMs) / t.turns);
+    parts.tool += toolMs;
+    parts.user += userMs;
+    parts.notify_lag += b.notifyLagMs;
+    parts.policy_call += policyMs - b.generationMs - b.notifyLagMs;
+    parts.driver += totalMs - policyMs - userMs - toolMs;
+    turns += t.turns;
   }
+  for (const k of Object.keys(parts) as (keyof typeof parts)[]) parts[k] /= Math.max(1, turns);
+  // Steady state: up to the last episode's first turn (the queue still had work to start until then).
+  const starts = policy.starts.filter((x) => x.at >= started);
+  const last = starts[starts.length - 1];
+  const steadyS = last ? (last.at - started) / 1000 : wall;
+  const steadyTokens = last ? last.tokensDecoded : tokens;
   const lost = expected.filter((id) => !received.has(id)).length;
   const rewards = [...received.values()].map((t) => t.reward);
+  const published = episodeSeconds1.count - episodeSeconds0.count;
+  const episodeMs = [...received.values()].map((t) => t.timings?.totalMs ?? 0);
   progress(`${mode}: done in ${wall.toFixed(1)} s`);
   return {
     mode,
@@ -223,8 +321,20 @@ async function runPhase(
     backend_capacity_tokens_per_s: o.capacityTokensPerS,
     achieved_tokens_per_s: tokens / wall,
     efficiency: tokens / wall / o.capacityTokensPerS,
+    steady_state_efficiency: steadyTokens / steadyS / o.capacityTokensPerS,
+    steady_state_s: steadyS,
+    goodput_efficiency: useful / wall / o.capacityTokensPerS,
+    server_saturated_fraction: busy.saturatedMs / 1000 / wall,
     p50_turn_overhead_ms: pct(overheads, 50),
     p99_turn_overhead_ms: pct(overheads, 99),
-    mean_reward: rewards.reduce((a, b) => a + b, 0) / Math.max(1, rewards.length),
+    turn_overhead_mean_ms: Object.values(parts).reduce((a, b) => a + b, 0),
+    turn_overhead_mean_breakdown_ms: parts,
+    worker_publish_ms_per_episode: published > 0 ? ((episodeSeconds1.sum - episodeSeconds0.sum) * 1000) / published - mean(episodeMs) : NaN,
+    process_cpu_per_wall_s: (cpu.user + cpu.system) / 1e6 / wall,
+    // The histogram holds the intervals between ticks of a LOOP_RESOLUTION_MS timer: the delay is the excess.
+    event_loop_delay_p50_ms: loopDelay.percentile(50) / 1e6 - LOOP_RESOLUTION_MS,
+    event_loop_delay_p99_ms: loopDelay.percentile(99) / 1e6 - LOOP_RESOLUTION_MS,
+    load_average_1m: loadavg()[0]!,
+    mean_reward: mean(rewards),
   };
 }

@@ -28,6 +28,11 @@ export interface EpisodeOptions {
   /** Retries of each actor call on retryable errors before the episode is handed back (nak). */
   retry: RetryOptions;
   worker: string;
+  /**
+   * Ends the episode at once (a crashed worker, a drain that timed out): it makes no further calls, not
+   * even to close its session, and rejects with EpisodeAbortedError. A call already in flight is abandoned.
+   */
+  signal?: AbortSignal;
 }
 
 export const DEFAULT_EPISODE_OPTIONS: EpisodeOptions = {
@@ -47,6 +52,37 @@ export class TransientEpisodeError extends Error {
   constructor(override readonly cause: ParleyError) {
     super(`transient failure: ${cause.message}`);
   }
+}
+
+/** The episode was aborted through EpisodeOptions.signal; its task is someone else's to end. */
+export class EpisodeAbortedError extends Error {
+  override name = 'EpisodeAbortedError';
+  constructor() {
+    super('episode aborted');
+  }
+}
+
+/** Resolves `p`, or rejects with EpisodeAbortedError as soon as `signal` fires (p is then left to settle unobserved). */
+function unlessAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) {
+    p.catch(() => undefined);
+    return Promise.reject(new EpisodeAbortedError());
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new EpisodeAbortedError());
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
 }
 
 export interface TaskInfo {
@@ -83,8 +119,10 @@ export async function runEpisode(
   const call = async <T>(what: 'policy' | 'user' | 'tool', fn: () => Promise<T>): Promise<T> => {
     const t0 = performance.now();
     try {
-      return await withRetry(fn, opts.retry);
+      if (opts.signal?.aborted) throw new EpisodeAbortedError();
+      return await unlessAborted(withRetry(fn, { ...opts.retry, signal: opts.signal }), opts.signal);
     } catch (e) {
+      if (e instanceof EpisodeAbortedError) throw e;
       const err = ParleyError.from(e);
       if (err.retryable) throw new TransientEpisodeError(err);
       throw Object.assign(err, { actor: what });
@@ -204,6 +242,7 @@ export async function runEpisode(
       if (USER_STOPS[user.stop]) termination = USER_STOPS[user.stop]!;
     }
   } catch (e) {
+    if (e instanceof EpisodeAbortedError) throw e;
     if (e instanceof TransientEpisodeError) {
       await ports.sandbox.closeSession({ sessionId }).catch(() => undefined);
       throw e;
@@ -223,10 +262,13 @@ export async function runEpisode(
   let reward = 0;
   let components: TrajectoryInit['components'] = [];
   if (termination !== Termination.ERROR) {
-    const ev = await call('tool', () => ports.sandbox.evaluate({ sessionId, taskId: task.taskId, termination, messages }));
+    // Scoring reads roles, text and tool calls; the sampled token ids stay here (thousands per episode).
+    const scored = messages.map((m) => (m.tokenIds.length > 0 ? { ...m, tokenIds: [] } : m));
+    const ev = await call('tool', () => ports.sandbox.evaluate({ sessionId, taskId: task.taskId, termination, messages: scored }));
     reward = ev.reward;
     components = ev.components;
   }
+  if (opts.signal?.aborted) throw new EpisodeAbortedError();
   await ports.sandbox.closeSession({ sessionId }).catch(() => undefined);
   const built = builder.build();
   timings.totalMs = performance.now() - started;

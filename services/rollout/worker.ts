@@ -2,17 +2,18 @@
 // concurrency, publishes each Trajectory with its dedup id, and ends every message explicitly
 // (ack after publish, nak with delay on transient failures, term on malformed tasks).
 
-import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { fromBinary } from '@bufbuild/protobuf';
 import type { Bus, BusMessage, Consumer, MessageStream } from '../core/bus/index.js';
 import { ParleyError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { Counter, Gauge, Histogram, getOrCreate, metricsRegistry, type Registry } from '../core/metrics.js';
 import { backoffDelay } from '../core/retry.js';
 import { runSubjects } from '../core/run-subjects.js';
-import { RolloutTaskSchema, TrajectorySchema, type RolloutTask } from '../core/gen/parley/v1/rollout_pb.js';
+import { RolloutTaskSchema, type RolloutTask } from '../core/gen/parley/v1/rollout_pb.js';
 import { Termination } from '../core/gen/parley/v1/sandbox_pb.js';
-import { DEFAULT_EPISODE_OPTIONS, TransientEpisodeError, runEpisode, type EpisodeOptions, type TaskInfo } from './episode.js';
+import { DEFAULT_EPISODE_OPTIONS, EpisodeAbortedError, TransientEpisodeError, runEpisode, type EpisodeOptions, type TaskInfo } from './episode.js';
 import type { EpisodePorts } from './ports.js';
+import { encodeTrajectory } from './trajectory-codec.js';
 
 export type WorkerState = 'idle' | 'running' | 'draining' | 'stopped';
 
@@ -81,6 +82,8 @@ export class RolloutWorker {
   private readonly metrics: ReturnType<typeof workerMetrics>;
   private readonly subjects;
   private crashed = false;
+  /** One per episode in flight, aborted on a crash or a drain that ran out of time. */
+  private readonly aborts = new Set<AbortController>();
 
   constructor(
     private readonly opts: RolloutWorkerOptions,
@@ -149,6 +152,8 @@ export class RolloutWorker {
       return;
     }
     this.inflightMsgs.add(msg);
+    const abort = new AbortController();
+    this.aborts.add(abort);
     this.metrics.inflight.inc();
     const heartbeat = setInterval(() => msg.working(), Math.max(50, this.opts.ackWaitMs / 3));
     const started = performance.now();
@@ -160,7 +165,7 @@ export class RolloutWorker {
         throw new TransientEpisodeError(ParleyError.from(e));
       }
       const traj = info
-        ? await runEpisode(this.deps.ports, task, info, { ...this.opts.episode, worker: this.opts.name }, msg.deliveryCount)
+        ? await runEpisode(this.deps.ports, task, info, { ...this.opts.episode, worker: this.opts.name, signal: abort.signal }, msg.deliveryCount)
         : {
             id: `${task.run}/${task.taskId}/${task.groupId}/${task.sampleIndex}`,
             task,
@@ -169,7 +174,7 @@ export class RolloutWorker {
             worker: this.opts.name,
           };
       if (this.crashed) return; // a crashed worker neither publishes nor ends the message
-      const bytes = toBinary(TrajectorySchema, create(TrajectorySchema, traj));
+      const bytes = encodeTrajectory(traj);
       await this.deps.bus.publish(this.subjects.trajectories, bytes, { msgId: traj.id! });
       msg.ack();
       this.metrics.outcomes.inc({ outcome: 'published' });
@@ -179,7 +184,8 @@ export class RolloutWorker {
       this.metrics.tokens.inc({ kind: 'sampled' }, (traj.lossMask ?? []).reduce((a: number, b: number) => a + b, 0));
       this.metrics.seconds.observe((performance.now() - started) / 1000);
     } catch (e) {
-      if (this.crashed) return;
+      // A crashed worker ends nothing; an episode aborted by a timed-out drain was already nak'ed.
+      if (this.crashed || e instanceof EpisodeAbortedError) return;
       const delay = backoffDelay(msg.deliveryCount, 500, 30_000);
       if (e instanceof TransientEpisodeError) {
         this.metrics.outcomes.inc({ outcome: 'nak_transient' });
@@ -192,23 +198,26 @@ export class RolloutWorker {
     } finally {
       clearInterval(heartbeat);
       this.inflightMsgs.delete(msg);
+      this.aborts.delete(abort);
       this.metrics.inflight.dec();
     }
   }
 
   /**
-   * Simulates a crash (for in-process benchmarks): stops at once; in-flight episodes are abandoned without
-   * publishing or ending their messages, which the bus redelivers after the ack wait.
+   * Simulates a crash (for in-process benchmarks): stops at once; in-flight episodes make no further calls
+   * (as a killed process would not) and are abandoned without publishing or ending their messages, which
+   * the bus redelivers after the ack wait.
    */
   crash(): void {
     this.crashed = true;
     this.state = 'stopped';
     this.stream?.stop();
+    for (const a of this.aborts) a.abort();
   }
 
   /**
    * Drains: stops pulling, waits up to drainTimeoutMs for in-flight episodes, naks the rest for prompt
-   * redelivery elsewhere. Safe to call twice.
+   * redelivery elsewhere and aborts them (they make no further calls). Safe to call twice.
    */
   async stop(): Promise<void> {
     if (this.state === 'stopped' || this.state === 'draining') return this.loop;
@@ -223,6 +232,7 @@ export class RolloutWorker {
     if ((await Promise.race([done, timeout])) === 'timeout') {
       for (const m of this.inflightMsgs) m.nak();
       this.deps.logger.warn({ left: this.inflightMsgs.size }, 'drain timed out; unfinished tasks handed back');
+      for (const a of this.aborts) a.abort();
     }
     await this.loop?.catch(() => undefined);
     this.state = 'stopped';

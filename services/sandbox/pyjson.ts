@@ -97,12 +97,6 @@ export interface DumpOptions {
   isFloatField?: FloatFieldPredicate;
 }
 
-/**
- * Serializes like Python `json.dumps(value, sort_keys=?)` with default separators and ensure_ascii.
- * Keys whose value is `undefined` are skipped (they do not exist in the Python object). A `Map` with
- * string keys is a dict in insertion order (float predicates then see the Map as `parent`).
- * Throws on values Python's json cannot hold (functions, symbols, bigints).
- */
 // Serializations of deeply frozen subtrees, per (sortKeys, float predicate). A loaded DB is frozen and
 // shared by every session (copy-on-write), so hashing a session's DB re-serializes only what it changed.
 const frozenCaches = new WeakMap<FloatFieldPredicate, [WeakMap<object, string>, WeakMap<object, string>]>();
@@ -116,87 +110,117 @@ function frozenCache(isFloat: FloatFieldPredicate, sort: boolean): WeakMap<objec
   return pair[sort ? 1 : 0];
 }
 
+/**
+ * Serializes like Python `json.dumps(value, sort_keys=?)` with default separators and ensure_ascii.
+ * Keys whose value is `undefined` are skipped (they do not exist in the Python object). A `Map` with
+ * string keys is a dict in insertion order (float predicates then see the Map as `parent`).
+ * Throws on values Python's json cannot hold (functions, symbols, bigints).
+ */
 export function pyDumps(value: unknown, opts: DumpOptions = {}): string {
+  return pyDumpsPieces(value, opts).join('');
+}
+
+/**
+ * pyDumps's text as consecutive pieces, for callers that stream it (a hash of a large DB): each frozen
+ * subtree is one flat cached piece, so nothing re-walks or re-copies the unchanged part of a DB.
+ */
+export function pyDumpsPieces(value: unknown, opts: DumpOptions = {}): string[] {
   const isFloat = opts.isFloatField ?? noFloatFields;
   const sort = opts.sortKeys ?? false;
   const cache = frozenCache(isFloat, sort);
-  // Whether the value just written is immutable all the way down (so its parent may be cached).
-  let immutable = true;
+  const out: string[] = [];
 
-  const write = (v: unknown, key: string | null, parent: Record<string, unknown> | null): string => {
-    if (v === null || v === undefined) return 'null';
+  // Appends v's text; returns whether v is immutable all the way down (so its parent may be cached).
+  const write = (v: unknown, key: string | null, parent: Record<string, unknown> | null): boolean => {
+    if (v === null || v === undefined) {
+      out.push('null');
+      return true;
+    }
     switch (typeof v) {
       case 'string':
-        return escapeString(v);
+        out.push(escapeString(v));
+        return true;
       case 'boolean':
-        return v ? 'true' : 'false';
+        out.push(v ? 'true' : 'false');
+        return true;
       case 'number':
         // A number's repr depends on its field (key, parent); the parent's cache entry covers that.
-        return pyNumberStr(v, key !== null && parent !== null && isFloat(key, parent));
+        out.push(pyNumberStr(v, key !== null && parent !== null && isFloat(key, parent)));
+        return true;
       case 'object':
         break;
       default:
         throw new TypeError(`cannot serialize a value of type ${typeof v}`);
     }
-    if (v instanceof PyFloat) return pyFloatRepr(v.value);
-    if (v instanceof PyInt) return pyNumberStr(v.value, false);
+    if (v instanceof PyFloat) {
+      out.push(pyFloatRepr(v.value));
+      return true;
+    }
+    if (v instanceof PyInt) {
+      out.push(pyNumberStr(v.value, false));
+      return true;
+    }
     const frozen = Object.isFrozen(v);
     // Arrays inherit the field's type from (key, parent), so only objects are cached on their own.
     const cacheable = frozen && !Array.isArray(v);
     if (cacheable) {
       const hit = cache.get(v);
-      if (hit !== undefined) return hit;
-    }
-    let allImmutable = frozen;
-    let out: string;
-    if (Array.isArray(v)) {
-      out = '[';
-      for (let i = 0; i < v.length; i++) {
-        if (i > 0) out += ', ';
-        immutable = true;
-        // Array elements inherit the field's type (a list of floats stays floats).
-        out += write(v[i], key, parent);
-        allImmutable &&= immutable;
+      if (hit !== undefined) {
+        out.push(hit);
+        return true;
       }
-      out += ']';
+    }
+    const mark = out.length;
+    let allImmutable = frozen;
+    if (Array.isArray(v)) {
+      out.push('[');
+      for (let i = 0; i < v.length; i++) {
+        if (i > 0) out.push(', ');
+        // Array elements inherit the field's type (a list of floats stays floats).
+        allImmutable = write(v[i], key, parent) && allImmutable;
+      }
+      out.push(']');
     } else if (v instanceof Map) {
       // A dict whose keys JS objects would reorder (integer-like keys such as "1008292230" come first
       // in an object): a Map keeps Python's insertion order. Keys must be strings.
       let keys = [...(v as Map<string, unknown>).keys()];
       if (sort) keys = keys.sort();
       const asParent = v as unknown as Record<string, unknown>;
-      out = '{';
+      out.push('{');
       let first = true;
       for (const k of keys) {
         const x = v.get(k);
         if (x === undefined) continue;
-        immutable = true;
-        out += (first ? '' : ', ') + escapeString(k) + ': ' + write(x, k, asParent);
-        allImmutable &&= immutable;
+        out.push(first ? '' : ', ', escapeString(k), ': ');
+        allImmutable = write(x, k, asParent) && allImmutable;
         first = false;
       }
-      out += '}';
+      out.push('}');
     } else {
       const obj = v as Record<string, unknown>;
       let keys = Object.keys(obj);
       if (sort) keys = keys.sort();
-      out = '{';
+      out.push('{');
       let first = true;
       for (const k of keys) {
         const x = obj[k];
         if (x === undefined) continue;
-        immutable = true;
-        out += (first ? '' : ', ') + escapeString(k) + ': ' + write(x, k, obj);
-        allImmutable &&= immutable;
+        out.push(first ? '' : ', ', escapeString(k), ': ');
+        allImmutable = write(x, k, obj) && allImmutable;
         first = false;
       }
-      out += '}';
+      out.push('}');
     }
-    if (cacheable && allImmutable) cache.set(v, out);
-    immutable = allImmutable;
-    return out;
+    if (cacheable && allImmutable) {
+      // join() builds one flat string: later serializations reuse it without walking its parts.
+      const text = out.splice(mark).join('');
+      cache.set(v, text);
+      out.push(text);
+    }
+    return allImmutable;
   };
-  return write(value, null, null);
+  write(value, null, null);
+  return out;
 }
 
 /** Freezes a JSON-like tree in place (all objects and arrays), so it can be shared and its serialization cached. */

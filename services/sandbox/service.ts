@@ -119,8 +119,16 @@ export class SandboxService {
     return t;
   }
 
+  private readonly schemas = new Map<Domain, { name: string; description: string; parametersJson: string; toolType: string }[]>();
+
+  /** The domain's tool schemas, built once (every OpenSession returns them). */
   private toolSchemas(d: Domain) {
-    return d.tools.map((t) => ({ name: t.name, description: t.description, parametersJson: JSON.stringify(t.parameters), toolType: t.type }));
+    let out = this.schemas.get(d);
+    if (!out) {
+      out = d.tools.map((t) => ({ name: t.name, description: t.description, parametersJson: JSON.stringify(t.parameters), toolType: t.type }));
+      this.schemas.set(d, out);
+    }
+    return out;
   }
 
   readonly impl = {

@@ -18,8 +18,8 @@ import { loadGuidelines, resolveApiKey, type UserSimConfig } from './config.js';
 import { LlmConversation, LlmUserBackend } from './llm-simulator.js';
 import { userSimMetrics, type UserSimMetrics } from './metrics.js';
 import { renderSystemPrompt, renderUserScenario } from './scenario.js';
-import { ScriptedConversation, scriptedProfile, scriptedProfileFromText } from './scripted-simulator.js';
-import { parseTaskJson } from './task-schema.js';
+import { ScriptedConversation, scriptedProfile, scriptedProfileFromText, type ScriptedProfile } from './scripted-simulator.js';
+import { parseTaskJson, type Task } from './task-schema.js';
 import { UserStop, type UserConversation, type UserTurn } from './types.js';
 
 export type UserSimulatorMethods = typeof UserSimulator extends GenService<infer M> ? M : never;
@@ -58,12 +58,15 @@ const STOP_NAMES: Record<UserStop, string> = {
   [UserStop.OUT_OF_SCOPE]: '###OUT-OF-SCOPE###',
 };
 const MAX_ID_LENGTH = 256;
+/** Scripted profiles kept (one per distinct task); the oldest goes first. */
+const PROFILE_CACHE_SIZE = 1024;
 const REMEMBERED_EVICTIONS = 10_000;
 
 /** The UserSimulator service object (Start, Reply); pass it to startGrpcServer. Call close() when done. */
 export class UserSimulatorService implements ServiceImpl<UserSimulatorMethods> {
   private readonly conversations = new Map<string, Conversation>();
   private readonly evicted = new Map<string, string>();
+  private readonly profiles = new Map<string, ScriptedProfile>();
   private readonly metrics: UserSimMetrics;
   private readonly backend?: LlmUserBackend;
   private readonly guidelines?: string;
@@ -240,17 +243,30 @@ export class UserSimulatorService implements ServiceImpl<UserSimulatorMethods> {
 
   private buildUser(req: StartRequest): UserConversation {
     const cfg = this.deps.config;
-    const task = req.taskJson.trim() ? parseTaskJson(req.taskJson) : undefined;
-    if (!task && !req.scenario.trim()) {
-      throw invalidArgument('scenario', 'empty, and task_json is empty too; send the rendered user scenario or the τ² task JSON');
-    }
     if (cfg.mode === 'scripted') {
-      const profile = task ? scriptedProfile(task) : scriptedProfileFromText(req.scenario);
-      return new ScriptedConversation(profile, { maxIdleTurns: cfg.scriptedMaxIdleTurns });
+      return new ScriptedConversation(this.scriptedProfileFor(req), { maxIdleTurns: cfg.scriptedMaxIdleTurns });
     }
+    const task = parseStartTask(req);
     const scenarioText = req.scenario.trim() ? req.scenario : renderUserScenario(task!.user_scenario);
     const prompt = renderSystemPrompt(cfg.promptStyle, scenarioText, { guidelines: this.guidelines, personaGuidelines: cfg.personaGuidelines });
     return new LlmConversation(this.backend!, prompt, req.seed !== 0n ? Number(req.seed) : undefined);
+  }
+
+  /**
+   * The scripted user's profile for a Start, kept per task JSON (or scenario text): every sample of a group,
+   * and every later step, starts from the same task, and building a profile parses the task and runs the
+   * extraction rules (about half a millisecond). Profiles are read-only, so conversations share them.
+   */
+  private scriptedProfileFor(req: StartRequest): ScriptedProfile {
+    const key = req.taskJson.trim() ? `task\u0000${req.taskJson}` : `scenario\u0000${req.scenario}`;
+    let profile = this.profiles.get(key);
+    if (!profile) {
+      const task = parseStartTask(req);
+      profile = task ? scriptedProfile(task) : scriptedProfileFromText(req.scenario);
+      if (this.profiles.size >= PROFILE_CACHE_SIZE) this.profiles.delete(this.profiles.keys().next().value as string);
+      this.profiles.set(key, profile);
+    }
+    return profile;
   }
 
   private buildBackend(cfg: UserSimConfig): LlmUserBackend {
@@ -302,6 +318,15 @@ export class UserSimulatorService implements ServiceImpl<UserSimulatorMethods> {
     this.evicted.set(id, why);
     if (this.evicted.size > REMEMBERED_EVICTIONS) this.evicted.delete(this.evicted.keys().next().value as string);
   }
+}
+
+/** The Start's task JSON, parsed; undefined when it sends only scenario text. Throws invalid_argument when it sends neither, or bad JSON. */
+function parseStartTask(req: StartRequest): Task | undefined {
+  const task = req.taskJson.trim() ? parseTaskJson(req.taskJson) : undefined;
+  if (!task && !req.scenario.trim()) {
+    throw invalidArgument('scenario', 'empty, and task_json is empty too; send the rendered user scenario or the τ² task JSON');
+  }
+  return task;
 }
 
 function checkId(id: string): void {

@@ -37,6 +37,9 @@ import {
   subjectsOverlap,
 } from './validate.js';
 
+/** Subjects whose routes are kept; past this the table starts over (request subjects are few in practice). */
+const MAX_ROUTES = 10_000;
+
 interface MemSub {
   subject: string;
   queue: string | undefined;
@@ -57,6 +60,8 @@ class MemoryBus implements Bus {
   private readonly stores = new Map<string, MemObjects>();
   private readonly subs = new Set<MemSub>();
   private readonly queueTurn = new Map<string, number>();
+  /** Subscriptions matching a subject, by subject, grouped as route() needs them; cleared when subscriptions change. */
+  private readonly routes = new Map<string, { plain: MemSub[]; groups: [string, MemSub[]][] }>();
   private readonly inflight = new Set<() => void>(); // pending requests, rejected on close
   private closing: Promise<void> | null = null;
 
@@ -196,10 +201,12 @@ class MemoryBus implements Bus {
     if (opts.queue !== undefined) checkSubject(opts.queue, false);
     const sub: MemSub = { subject, queue: opts.queue, handler, tracker: new HandlerTracker() };
     this.subs.add(sub);
+    this.routes.clear();
     return {
       subject,
       close: async () => {
         this.subs.delete(sub);
+        this.routes.clear();
         await sub.tracker.drain();
       },
     };
@@ -213,6 +220,7 @@ class MemoryBus implements Bus {
       for (const b of this.buckets.values()) b.close();
       const subs = [...this.subs];
       this.subs.clear();
+      this.routes.clear();
       await Promise.all(subs.map((s) => s.tracker.drain()));
     })();
     return this.closing;
@@ -228,14 +236,21 @@ class MemoryBus implements Bus {
 
   /** Every plain subscriber, plus one member (in turn) of each queue group. */
   private route(subject: string): MemSub[] {
-    const plain: MemSub[] = [];
-    const groups = new Map<string, MemSub[]>();
-    for (const s of this.subs) {
-      if (!subjectMatches(s.subject, subject)) continue;
-      if (s.queue === undefined) plain.push(s);
-      else groups.set(s.queue, [...(groups.get(s.queue) ?? []), s]);
+    let r = this.routes.get(subject);
+    if (!r) {
+      const plainSubs: MemSub[] = [];
+      const byQueue = new Map<string, MemSub[]>();
+      for (const s of this.subs) {
+        if (!subjectMatches(s.subject, subject)) continue;
+        if (s.queue === undefined) plainSubs.push(s);
+        else byQueue.set(s.queue, [...(byQueue.get(s.queue) ?? []), s]);
+      }
+      r = { plain: plainSubs, groups: [...byQueue] };
+      if (this.routes.size >= MAX_ROUTES) this.routes.clear();
+      this.routes.set(subject, r);
     }
-    for (const [queue, members] of groups) {
+    const plain = [...r.plain];
+    for (const [queue, members] of r.groups) {
       const turn = this.queueTurn.get(queue) ?? 0;
       this.queueTurn.set(queue, turn + 1);
       plain.push(members[turn % members.length] as MemSub);

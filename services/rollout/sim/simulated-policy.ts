@@ -23,6 +23,9 @@ export interface SimulatedPolicyOptions {
   version?: () => bigint;
 }
 
+/** Conversations remembered (a server keeps no state; this double needs each live one's tokens). */
+const MAX_CONVERSATIONS = 4096;
+
 interface Conversation {
   tokens: number[];
   seen: number;
@@ -51,8 +54,13 @@ function taskIdOf(conversationId: string): string {
 export class SimulatedPolicy implements PolicyPort {
   private readonly conversations = new Map<string, Conversation>();
   private readonly rand: () => number;
-  /** Seconds spent waiting on the simulated server, per conversation (for overhead figures). */
-  readonly backendSeconds = new Map<string, number>();
+  /**
+   * Per conversation (for overhead figures): milliseconds the server spent generating its turns (arrival to
+   * last token, on the server's clock), and milliseconds from each last token until the call resumed.
+   */
+  readonly backend = new Map<string, { generationMs: number; notifyLagMs: number; turns: number }>();
+  /** performance.now() of each conversation's first turn, in order (when new work reached the server). */
+  readonly starts: { at: number; tokensDecoded: number }[] = [];
 
   constructor(private readonly opts: SimulatedPolicyOptions) {
     this.rand = seededRandom(opts.seed);
@@ -89,10 +97,16 @@ export class SimulatedPolicy implements PolicyPort {
   async generate(req: MessageInitShape<typeof GenerateRequestSchema>): Promise<GenerateResponse> {
     const id = req.conversationId ?? '';
     let c = this.conversations.get(id);
-    if (!c) {
+    if (c) {
+      // Most recently used last, so the bound below drops conversations that ended long ago.
+      this.conversations.delete(id);
+      this.conversations.set(id, c);
+    } else {
       c = { tokens: [], seen: 0, step: 0, extra: 0 };
       while (this.rand() < this.opts.extraTurnProbability && c.extra < 50) c.extra++;
       this.conversations.set(id, c);
+      if (this.conversations.size > MAX_CONVERSATIONS) this.conversations.delete(this.conversations.keys().next().value as string);
+      this.starts.push({ at: performance.now(), tokensDecoded: this.opts.server.tokensDecoded });
     }
     const messages = (req.messages ?? []) as ChatMessage[];
     for (const m of messages.slice(c.seen)) {
@@ -104,11 +118,15 @@ export class SimulatedPolicy implements PolicyPort {
     const reply = this.next(this.opts.tasks.get(taskIdOf(id)), c);
     c.step++;
     const n = this.completionLength();
-    const t0 = performance.now();
-    await this.opts.server.decode(n);
-    this.backendSeconds.set(id, (this.backendSeconds.get(id) ?? 0) + (performance.now() - t0) / 1000);
+    const timing = await this.opts.server.decode(n);
+    const b = this.backend.get(id) ?? { generationMs: 0, notifyLagMs: 0, turns: 0 };
+    b.generationMs += timing.finishedMs - timing.arrivedMs;
+    b.notifyLagMs += performance.now() - timing.finishedMs;
+    b.turns++;
+    this.backend.set(id, b);
     const completion = this.fakeTokens(n);
     c.tokens.push(...completion);
+    if (reply.content?.includes('###STOP###')) this.conversations.delete(id); // the agent ends the episode here
     const res: MessageInitShape<typeof GenerateResponseSchema> = {
       promptTokenIds: prompt,
       completionTokenIds: completion,
