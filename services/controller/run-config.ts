@@ -46,6 +46,7 @@ export function learnerAlgorithmSettings(spec: RunSpec) {
     aggregation: a.aggregation,
     microBatchTokens: a.microBatchTokens,
     maxStepsOffPolicy: a.maxStepsOffPolicy,
+    maxSteps: a.steps,
     horizons: spec.horizon.horizons,
     horizonEverySteps: spec.horizon.everySteps,
     seed: spec.seed,

@@ -60,6 +60,8 @@ export const LearnerConfigSchema = z
     microBatchTokens: num().int().min(1).default(16_384),
     /** Staleness bound: trajectories whose oldest policy version is older than current − this are dropped (counted). */
     maxStepsOffPolicy: num().int().min(0).default(1),
+    /** The run's last step (algorithm.steps): no step starts after it, so the final weights are that step's. 0 = no limit. */
+    maxSteps: num().int().min(0).default(0),
     /** Folder of learner checkpoints and engine weights (created when absent). */
     checkpointDir: z.string().min(1).default('checkpoints'),
     /** Checkpoints whose consumed ids are remembered for deduplication after a restart. */

@@ -154,6 +154,16 @@ describe('Learner on the in-process bus', () => {
     expect((await readDoubleWeights(steps[2]!.weightsPath)).history).toHaveLength(3);
   });
 
+  it('starts no step after maxSteps, so the last weights are the last step’s', async () => {
+    const { bus, learner, store } = setup({ groupsPerStep: 1, maxSteps: 1 }, createMemoryBus(), withDir());
+    await learner.start();
+    await publishTrajectories(bus, RUN, makeGroups(RUN, 3, 4));
+    await learner.waitForStep(1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(learner.status().step).toBe(1);
+    expect((await store.history()).filter((r) => r.kind === 'step')).toHaveLength(1);
+  });
+
   it('anchors the KL reference at the initial weights, also after a resume', async () => {
     const dir = withDir();
     const source = new TrainerDouble();

@@ -256,7 +256,8 @@ export class Learner {
     const flushAt = Math.max(1, Math.floor(this.config.maxBufferedTrajectories / 4));
     while (this.stateNow === 'running' || this.stateNow === 'paused') {
       this.applyDrops(this.groups.expire(this.clock.now()));
-      if (this.stateNow === 'running') {
+      const done = this.config.maxSteps > 0 && this.last.step >= this.config.maxSteps;
+      if (this.stateNow === 'running' && !done) {
         const { groups, dropped } = this.groups.take(this.config.groupsPerStep, this.last.policyVersion);
         this.applyDrops(dropped);
         if (groups.length > 0) {
