@@ -19,9 +19,9 @@ if (!hasTorch) {
 const SPEC = `
 name: ci-run
 seed: 3
-model: { name: builtin, maxContextTokens: 512, engine: { layers: 2, d_model: 64, heads: 4, positions: alibi } }
+model: { name: builtin, maxContextTokens: 512, engine: { layers: 2, d_model: 128, heads: 4, positions: alibi, copy_head: true } }
 data: { domain: local, local: { trainTasks: 400, evalTasks: 30, missingInfoShare: 0.6 } }
-sft: { enabled: true, demonstrations: 400, expertSkipAskRate: 0.5, epochs: 3, batchSize: 16, learningRate: 0.002 }
+sft: { enabled: true, demonstrations: 3200, expertSkipAskRate: 0.5, epochs: 2, batchSize: 16, learningRate: 0.002 }
 algorithm: { groupSize: 4, groupsPerStep: 2, steps: 2, learningRate: 0.0003 }
 horizon: { horizons: [12], everySteps: 100 }
 rollout: { maxTokensPerTurn: 48, concurrency: 32 }
@@ -48,11 +48,11 @@ actors: { rollout: { replicas: 1 } }
     }
     expect(report.final.passk).toHaveProperty('2');
     expect(report.seed).toBe(3);
-    // The randomly initialised model solves no task (baseline pass^1 = 0). After the cold start the
-    // policy solves training tasks during RL: every trained group holds successes (dynamic sampling keeps
-    // only groups with mixed rewards), so a positive training reward means rewarded episodes were produced
-    // and trained on. (Held-out improvement of this tiny, shortened run is not asserted: see the README.)
-    expect(report.baseline.pass1).toBe(0);
+    // The cold start learns: held-out pass^1 after SFT is well above the random model's. During RL every
+    // trained group holds successes (dynamic sampling keeps only groups with mixed rewards), so a positive
+    // training reward means rewarded episodes were produced and trained on. (The held-out gain of RL is
+    // measured by the demo run, not by this two-step run: see the README.)
+    expect(report.after_sft.pass1).toBeGreaterThan(report.baseline.pass1 + 0.2);
     expect(report.iterations.every((i: { reward_mean: number }) => i.reward_mean > 0)).toBe(true);
     expect(existsSync(join(out, 'reward-curve.svg'))).toBe(true);
     expect(readFileSync(join(out, 'summary.md'), 'utf8')).toContain('held-out pass^1');
@@ -62,5 +62,17 @@ actors: { rollout: { replicas: 1 } }
     const again = spawnSync(process.execPath, [join(repo, 'bin', 'parley.js'), 'run', join(dir, 'spec.yaml'), '--out', out, '--metrics-port', '-1'], { cwd: repo, encoding: 'utf8', timeout: 120_000 });
     expect(again.status).not.toBe(0);
     expect(again.stderr).toContain('--resume');
+
+    // --resume with one more step continues from the latest checkpoint: step 3 is trained, and the
+    // cold start is not repeated.
+    writeFileSync(join(dir, 'spec.yaml'), SPEC.replace('steps: 2', 'steps: 3'));
+    const resumed = spawnSync(process.execPath, [join(repo, 'bin', 'parley.js'), 'run', join(dir, 'spec.yaml'), '--out', out, '--resume', '--metrics-port', '-1'], {
+      cwd: repo, encoding: 'utf8', timeout: 600_000, env: { ...process.env, PARLEY_LOG_LEVEL: 'error' },
+    });
+    expect(resumed.status, resumed.stderr.slice(-3000)).toBe(0);
+    expect(resumed.stdout).not.toContain('SFT on');
+    const after = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
+    expect(after.iterations.map((i: { step: number }) => i.step)).toEqual([1, 2, 3]);
+    expect(after.after_sft).toEqual(report.after_sft);
   }, 1_200_000);
 });

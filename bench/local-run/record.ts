@@ -24,7 +24,7 @@ writeResultsSection(
   `npx parley run examples/local/demo.yaml --out ${dir} && npx tsx bench/local-run/record.ts ${dir}`,
   `
 Seed ${r.seed}; wall time ${(r.wall_seconds / 60).toFixed(1)} min (the engine on one thread); held out by ${local?.holdout ?? 'pairs'}.
-Held-out pass^1 over ${r.final.tasks} tasks × ${r.final.trials} trials: baseline ${f(r.baseline)}, after SFT ${f(r.after_sft)},
+Held-out pass^1 over ${r.final.tasks} tasks × ${r.final.trials / r.final.tasks} trials: baseline ${f(r.baseline)}, after SFT ${f(r.after_sft)},
 final ${f(r.final)}; final pass^k ${Object.entries(r.final.passk).map(([k, v]) => `k=${k} ${v.toFixed(3)}`).join(', ')}.
 ${overlap ? 'The final and after-SFT intervals overlap.' : 'The final interval lies above the after-SFT interval.'}
 
