@@ -10,6 +10,7 @@ import { connectBus, type Bus, type KvBucket } from '../services/core/bus/index.
 import { serveOverBus } from '../services/core/bus-rpc.js';
 import { ParleyError } from '../services/core/errors.js';
 import { runSubjects } from '../services/core/run-subjects.js';
+import { deriveSeed } from '../services/core/seed.js';
 import { RolloutTaskSchema } from '../services/core/gen/parley/v1/rollout_pb.js';
 import { Sandbox } from '../services/core/gen/parley/v1/sandbox_pb.js';
 import { plannedGroup } from '../services/controller/coordinator/index.js';
@@ -145,7 +146,7 @@ describe('run coordinator crash safety (real nats-server)', () => {
     // The sequence was neither skipped nor restarted: group g is the g-th draw of the run's seed.
     for (let g = 0; g < n; g++) {
       const p = plannedGroup({ seed: SEED, taskIds: TASKS }, g);
-      for (let i = 0; i < GROUP_SIZE; i++) expect(tasks.get(`g${g}/${i}`)).toMatchObject({ taskId: p.taskId, seed: p.seed + BigInt(i) });
+      for (let i = 0; i < GROUP_SIZE; i++) expect(tasks.get(`g${g}/${i}`)).toMatchObject({ taskId: p.taskId, seed: deriveSeed(p.seed, `g${g}`, i) });
     }
   }, 180_000);
 });
