@@ -1,44 +1,12 @@
 // A domain environment for one episode: copy-on-write agent (and user) state, the task's initial state
 // applied as tau2 applies it, tool execution, and the state's hash.
 
-import { createHash } from 'node:crypto';
 import { CowStore } from './cow-store.js';
+import { dbHash } from './db-hash.js';
 import type { Domain, DomainState, Tau2Task, ToolDef } from './domain.js';
 import { ToolError } from './domain.js';
-import { parsePyJson, pyDumpsPieces, type FloatFieldPredicate } from './pyjson.js';
+import { parsePyJson } from './pyjson.js';
 import { findTool, runTool, validateToolArguments, type ToolOutput } from './tool-runner.js';
-
-// The last DB serializations hashed, with their hashes. Sessions often end in the same state (every
-// successful episode of a task ends in its gold state, which the gold replay hashed first), and comparing
-// two serializations piece by piece is cheap: unchanged subtrees are the same cached string objects.
-// Equal pieces are equal text, so a hit is exactly the hash db-hash.ts's dbHash would compute.
-const RECENT_HASHES = 64;
-const recentHashes: { pieces: string[]; hash: string }[] = [];
-
-function samePieces(a: string[], b: string[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** db-hash.ts's dbHash (sha256 of the sort_keys serialization), streamed piece by piece and remembered. */
-function sessionDbHash(db: unknown, isFloatField: FloatFieldPredicate): string {
-  const pieces = pyDumpsPieces(db, { sortKeys: true, isFloatField });
-  const i = recentHashes.findIndex((r) => samePieces(r.pieces, pieces));
-  if (i >= 0) {
-    const hit = recentHashes[i]!;
-    if (i > 0) recentHashes.unshift(...recentHashes.splice(i, 1));
-    return hit.hash;
-  }
-  // The unchanged parts of a DB are cached flat pieces: hashing them one by one copies nothing into one
-  // big string (about 1 ms for retail's 1.5 MB).
-  const h = createHash('sha256');
-  for (const piece of pieces) h.update(piece, 'utf8');
-  const hash = h.digest('hex');
-  recentHashes.unshift({ pieces, hash });
-  if (recentHashes.length > RECENT_HASHES) recentHashes.pop();
-  return hash;
-}
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
@@ -119,11 +87,11 @@ export class Environment {
 
   /** sha256 of the agent DB in tau2's serialization. */
   dbHash(): string {
-    return sessionDbHash(this.state.db.root, this.domain.isFloatField);
+    return dbHash(this.state.db.root, this.domain.isFloatField);
   }
 
   /** sha256 of the user DB, or null where the domain has none. */
   userDbHash(): string | null {
-    return this.state.userDb ? sessionDbHash(this.state.userDb.root, this.domain.isFloatField) : null;
+    return this.state.userDb ? dbHash(this.state.userDb.root, this.domain.isFloatField) : null;
   }
 }
