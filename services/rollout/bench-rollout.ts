@@ -22,7 +22,7 @@ import { loadDomains, SandboxService } from '../sandbox/service.js';
 import { UserSimulatorService, parseUserSimConfig } from '../usersim/index.js';
 import { DEFAULT_EPISODE_OPTIONS } from './episode.js';
 import type { EpisodePorts } from './ports.js';
-import { ensureRunStreams, publishGroup } from './publisher.js';
+import { deleteRunStreams, ensureRunStreams, publishGroup } from './publisher.js';
 import { CapacityServer } from './sim/capacity-server.js';
 import { SimulatedPolicy } from './sim/simulated-policy.js';
 import { RolloutWorker } from './worker.js';
@@ -140,8 +140,11 @@ export async function runRolloutBench(o: RolloutBenchOptions, progress: (line: s
   const closers: (() => Promise<void>)[] = [];
   try {
     for (const mode of o.syncBaseline === false ? (['async'] as const) : (['async', 'sync'] as const)) {
-      const run = `bench-${mode}-${o.seed}`;
+      // A fresh run per invocation: a NATS server keeps a run's streams, durable consumers and (for two
+      // minutes) its publish dedup ids, so reusing a name would find the tasks already published.
+      const run = `bench-${mode}-${o.seed}-${Date.now().toString(36)}`;
       await ensureRunStreams(bus, run);
+      closers.push(() => deleteRunStreams(bus, run));
       let clients: EpisodePorts['sandbox' | 'user'][];
       if (transport === 'direct') {
         clients = [createLocalClient(Sandbox, sandbox.impl), createLocalClient(UserSimulator, users)];

@@ -30,6 +30,12 @@ export async function ensureRunStreams(bus: Bus, run: string): Promise<void> {
   await bus.ensureStream(c.events);
 }
 
+/** Deletes the run's task, trajectory and event streams (with their consumers and messages). */
+export async function deleteRunStreams(bus: Bus, run: string): Promise<void> {
+  const c = runStreamConfigs(run);
+  for (const cfg of [c.tasks, c.trajectories, c.events]) await bus.deleteStream(cfg.name);
+}
+
 /** Publishes every sample of a group. Resolves the number newly stored (duplicates are skipped by the bus). */
 export async function publishGroup(bus: Bus, g: GroupSpec): Promise<number> {
   if (!(g.groupSize >= 1)) throw new Error(`group ${g.groupId}: groupSize must be ≥ 1`);
