@@ -132,6 +132,25 @@ describeTau2('retail', 'sandbox over gRPC', () => {
     expect(parent.dbHash).toBe(oracle.initial_db_hash);
   });
 
+  it('opens and forks a group base in one call, and closes a session with its Evaluate (retries get the same answer)', async () => {
+    const task = oracle.tasks.find((t: any) => t.db_changed);
+    const a = await client.openSession({ domain: 'retail', taskId: task.id, sessionId: `fork-test/${task.id}/base`, fork: true });
+    const b = await client.openSession({ domain: 'retail', taskId: task.id, sessionId: `fork-test/${task.id}/base`, fork: true });
+    expect(b.sessionId).toBe(a.sessionId);
+    expect(new Set([a.sessionId, a.forkSessionId, b.forkSessionId]).size).toBe(3);
+    for (const g of task.gold_actions) await client.call({ sessionId: a.forkSessionId, toolName: g.name, argumentsJson: JSON.stringify(g.arguments) });
+    const scored = await client.evaluate({ sessionId: a.forkSessionId, termination: Termination.AGENT_STOP, messages: [], closeSession: true });
+    expect([scored.closed, scored.dbHash]).toEqual([true, task.final_db_hash]);
+    const again = await client.evaluate({ sessionId: a.forkSessionId, termination: Termination.AGENT_STOP, messages: [], closeSession: true });
+    expect(again).toEqual(scored);
+    expect((await failure(client.call({ sessionId: a.forkSessionId, toolName: 'get_user_details', argumentsJson: '{"user_id":"x"}' }))).code).toBe('not_found');
+    // The sibling fork and the base are untouched.
+    expect((await client.evaluate({ sessionId: b.forkSessionId, termination: Termination.AGENT_STOP, messages: [] })).dbHash).toBe(oracle.initial_db_hash);
+    expect((await client.evaluate({ sessionId: a.sessionId, termination: Termination.AGENT_STOP, messages: [] })).closed).toBe(false);
+    await client.closeSession({ sessionId: b.forkSessionId });
+    await client.closeSession({ sessionId: a.sessionId });
+  });
+
   it('scores mock tasks with initialization actions and env assertions', async () => {
     const { sessionId } = await client.openSession({ domain: 'mock', taskId: 'update_task_with_history_and_env_assertions' });
     const r0 = await client.evaluate({ sessionId, termination: Termination.AGENT_STOP, messages: [] });

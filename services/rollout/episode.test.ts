@@ -1,10 +1,12 @@
 import { create } from '@bufbuild/protobuf';
 import { describe, expect, it } from 'vitest';
 import { RolloutTaskSchema } from '../core/gen/parley/v1/rollout_pb.js';
+import { Termination } from '../core/gen/parley/v1/sandbox_pb.js';
 import { DEFAULT_EPISODE_OPTIONS, EpisodeAbortedError, runEpisode } from './episode.js';
 import type { EpisodePorts } from './ports.js';
 
-function fakePorts(calls: string[], generate: () => Promise<unknown>): EpisodePorts {
+/** A sandbox that predates OpenSession.fork and Evaluate.close_session (`modern` = false) or knows them. */
+function fakePorts(calls: string[], generate: () => Promise<unknown>, modern = false): EpisodePorts {
   const rec = <T>(name: string, value: T) => async () => {
     calls.push(name);
     return value;
@@ -12,10 +14,10 @@ function fakePorts(calls: string[], generate: () => Promise<unknown>): EpisodePo
   return {
     sandbox: {
       listTasks: rec('listTasks', { tasks: [] }),
-      openSession: rec('openSession', { sessionId: 'base', tools: [], policy: 'be nice' }),
+      openSession: rec('openSession', { sessionId: 'base', tools: [], policy: 'be nice', forkSessionId: modern ? 's1' : '' }),
       forkSession: rec('forkSession', { sessionIds: ['s1'] }),
       call: rec('call', { output: 'ok', error: false, terminal: false }),
-      evaluate: rec('evaluate', { reward: 1, components: [] }),
+      evaluate: rec('evaluate', { reward: 1, components: [], closed: modern }),
       closeSession: rec('closeSession', {}),
     },
     user: {
@@ -44,7 +46,7 @@ describe('runEpisode with an abort signal', () => {
     abort.abort();
     await expect(episode).rejects.toBeInstanceOf(EpisodeAbortedError);
     await new Promise((r) => setTimeout(r, 10));
-    expect(calls).toEqual(['openSession', 'forkSession', 'user.start', 'generate']);
+    expect(calls).toEqual(['user.start', 'openSession', 'forkSession', 'generate']);
   });
 
   it('makes no call at all when the signal has already fired', async () => {
@@ -53,5 +55,23 @@ describe('runEpisode with an abort signal', () => {
     abort.abort();
     await expect(runEpisode(fakePorts(calls, async () => ({})), task, info, { ...DEFAULT_EPISODE_OPTIONS, signal: abort.signal })).rejects.toBeInstanceOf(EpisodeAbortedError);
     expect(calls).toEqual([]);
+  });
+});
+
+describe('runEpisode sandbox round trips', () => {
+  const stopAfterOneTurn = async () => ({ message: { content: 'bye ###STOP###', toolCalls: [] }, promptTokenIds: [1], completionTokenIds: [2], completionLogprobs: [-0.1], finishReason: 'stop', policyVersion: 0n });
+
+  it('opens and forks in one call and closes with Evaluate when the sandbox supports it', async () => {
+    const calls: string[] = [];
+    const t = await runEpisode(fakePorts(calls, stopAfterOneTurn, true), task, info);
+    expect([t.reward, t.termination, t.terminationDetail], String(t.terminationDetail)).toEqual([1, Termination.AGENT_STOP, '']);
+    expect(calls).toEqual(['user.start', 'openSession', 'generate', 'evaluate']);
+  });
+
+  it('falls back to ForkSession and CloseSession with an older sandbox', async () => {
+    const calls: string[] = [];
+    const t = await runEpisode(fakePorts(calls, stopAfterOneTurn), task, info);
+    expect([t.reward, t.termination, t.terminationDetail], String(t.terminationDetail)).toEqual([1, Termination.AGENT_STOP, '']);
+    expect(calls).toEqual(['user.start', 'openSession', 'forkSession', 'generate', 'evaluate', 'closeSession']);
   });
 });

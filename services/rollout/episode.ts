@@ -116,7 +116,8 @@ export async function runEpisode(
   const id = trajectoryId(task);
   const started = performance.now();
   const timings = { policyMs: 0, userMs: 0, toolMs: 0, totalMs: 0 };
-  const call = async <T>(what: 'policy' | 'user' | 'tool', fn: () => Promise<T>): Promise<T> => {
+  // `timed` false: the caller accounts for the time (a call that runs beside another).
+  const call = async <T>(what: 'policy' | 'user' | 'tool', fn: () => Promise<T>, timed = true): Promise<T> => {
     const t0 = performance.now();
     try {
       if (opts.signal?.aborted) throw new EpisodeAbortedError();
@@ -127,19 +128,36 @@ export async function runEpisode(
       if (err.retryable) throw new TransientEpisodeError(err);
       throw Object.assign(err, { actor: what });
     } finally {
-      const dt = performance.now() - t0;
+      const dt = timed ? performance.now() - t0 : 0;
       if (what === 'policy') timings.policyMs += dt;
       else if (what === 'user') timings.userMs += dt;
       else timings.toolMs += dt;
     }
   };
 
-  // A group shares one base session (opened idempotently); every sample forks it, so all start identical.
-  const base = await call('tool', () => ports.sandbox.openSession({ domain: task.domain, taskId: task.taskId, sessionId: `${task.run}/${task.groupId}/base` }));
-  const fork = await call('tool', () => ports.sandbox.forkSession({ sessionId: base.sessionId, count: 1 }));
-  const sessionId = fork.sessionIds[0]!;
-  const tools: ToolSchema[] = base.tools;
   const conversationId = `${id}#${attempt}`;
+  // The user simulator starts while the sandbox opens: the two calls do not depend on each other. Only the
+  // time spent waiting for it after the sandbox answered counts as user time.
+  const userStart = call('user', () =>
+    ports.user.start({
+      conversationId,
+      domain: task.domain,
+      taskId: task.taskId,
+      scenario: info.scenario,
+      taskJson: info.taskJson,
+      greeting: GREETING,
+      firstUtterance: task.firstUtterance,
+      seed: task.seed,
+    }),
+    false,
+  );
+  userStart.catch(() => undefined); // awaited below, unless the sandbox fails first
+
+  // A group shares one base session (opened idempotently); every sample forks it, so all start identical.
+  // One call opens the base and forks it; a sandbox that predates `fork` answers without a copy.
+  const base = await call('tool', () => ports.sandbox.openSession({ domain: task.domain, taskId: task.taskId, sessionId: `${task.run}/${task.groupId}/base`, fork: true }));
+  const sessionId = base.forkSessionId || (await call('tool', () => ports.sandbox.forkSession({ sessionId: base.sessionId, count: 1 }))).sessionIds[0]!;
+  const tools: ToolSchema[] = base.tools;
 
   const messages: ChatMessage[] = [
     create(ChatMessageSchema, { role: Role.SYSTEM, content: agentSystemPrompt(base.policy) }),
@@ -154,18 +172,9 @@ export async function runEpisode(
   let gapRole = 'user';
 
   try {
-    const first = await call('user', () =>
-      ports.user.start({
-        conversationId,
-        domain: task.domain,
-        taskId: task.taskId,
-        scenario: info.scenario,
-        taskJson: info.taskJson,
-        greeting: GREETING,
-        firstUtterance: task.firstUtterance,
-        seed: task.seed,
-      }),
-    );
+    const waited = performance.now();
+    const first = await userStart;
+    timings.userMs += performance.now() - waited;
     messages.push(create(ChatMessageSchema, { role: Role.USER, content: first.message?.content ?? '' }));
     if (USER_STOPS[first.stop]) termination = USER_STOPS[first.stop]!;
 
@@ -261,15 +270,18 @@ export async function runEpisode(
 
   let reward = 0;
   let components: TrajectoryInit['components'] = [];
+  let closed = false;
   if (termination !== Termination.ERROR) {
     // Scoring reads roles, text and tool calls; the sampled token ids stay here (thousands per episode).
+    // The same call closes the session.
     const scored = messages.map((m) => (m.tokenIds.length > 0 ? { ...m, tokenIds: [] } : m));
-    const ev = await call('tool', () => ports.sandbox.evaluate({ sessionId, taskId: task.taskId, termination, messages: scored }));
+    const ev = await call('tool', () => ports.sandbox.evaluate({ sessionId, taskId: task.taskId, termination, messages: scored, closeSession: true }));
     reward = ev.reward;
     components = ev.components;
+    closed = ev.closed;
   }
   if (opts.signal?.aborted) throw new EpisodeAbortedError();
-  await ports.sandbox.closeSession({ sessionId }).catch(() => undefined);
+  if (!closed) await ports.sandbox.closeSession({ sessionId }).catch(() => undefined);
   const built = builder.build();
   timings.totalMs = performance.now() - started;
   if (built.prefixViolations > 0) detail = `${detail}${detail ? '; ' : ''}prefix_violations:${built.prefixViolations}`;

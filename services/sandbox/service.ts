@@ -29,6 +29,18 @@ export interface LoadedDomain {
   goldCache: Map<string, { db: string; user: string | null }>;
 }
 
+/** How many answers of session-closing Evaluate calls are kept for retries. */
+const CLOSED_BY_EVALUATE_KEPT = 4096;
+
+interface EvaluateAnswer {
+  closed: boolean;
+  reward: number;
+  components: { name: string; value: number; inBasis: boolean; detail: string }[];
+  dbHash: string;
+  goldDbHash: string;
+  skipped: string[];
+}
+
 const STOPS = new Set([Termination.AGENT_STOP, Termination.USER_STOP, Termination.TRANSFER, Termination.OUT_OF_SCOPE]);
 
 /** Loads every configured domain. Throws naming the folder or file that is missing or invalid. */
@@ -154,14 +166,14 @@ export class SandboxService {
       return { tasks: tasks.map((t) => ({ id: t.id, scenario: renderScenario(t), taskJson: JSON.stringify(t) })) };
     },
 
-    openSession: (req: { domain: string; taskId: string; sessionId: string }) => {
+    openSession: (req: { domain: string; taskId: string; sessionId: string; fork?: boolean }) => {
       const d = this.domain(req.domain);
       const task = req.taskId ? this.task(d, req.taskId) : undefined;
       if (req.sessionId) {
         SessionStore.checkId(req.sessionId);
         // Idempotent for redelivered opens: the same id, domain and task returns the live session.
         const existing = this.tryGet(req.sessionId);
-        if (existing && existing.domain === req.domain && existing.task?.id === task?.id) return this.opened(existing.id, d, existing.env, task);
+        if (existing && existing.domain === req.domain && existing.task?.id === task?.id) return this.opened(existing.id, d, existing.env, task, req.fork);
       }
       const env = new Environment(d.domain);
       if (task) {
@@ -174,23 +186,15 @@ export class SandboxService {
       const s = this.sessions.add(req.domain, task, env, req.sessionId || undefined);
       this.metrics.opened.inc({ domain: req.domain, kind: 'open' });
       this.metrics.sessions.set(this.sessions.size);
-      return this.opened(s.id, d, env, task);
+      return this.opened(s.id, d, env, task, req.fork);
     },
 
     forkSession: (req: { sessionId: string; count: number }) => {
-      const s = this.sessions.get(req.sessionId);
       const count = req.count;
       if (!Number.isInteger(count) || count < 1 || count > this.config.maxForkCount) {
         throw new ParleyError('invalid_argument', `count: must be between 1 and ${this.config.maxForkCount}, got ${count}`, { field: 'count' });
       }
-      if (this.sessions.size + count > this.config.maxSessions) {
-        throw new ParleyError('resource_exhausted', `fork of ${count} would exceed the limit of ${this.config.maxSessions} open sessions`);
-      }
-      const ids: string[] = [];
-      for (let i = 0; i < count; i++) ids.push(this.sessions.add(s.domain, s.task, s.env.fork()).id);
-      this.metrics.opened.inc({ domain: s.domain, kind: 'fork' }, count);
-      this.metrics.sessions.set(this.sessions.size);
-      return { sessionIds: ids };
+      return { sessionIds: this.fork(req.sessionId, count) };
     },
 
     call: (req: { sessionId: string; toolName: string; argumentsJson: string; callId: string }) => {
@@ -229,7 +233,10 @@ export class SandboxService {
       return { output: result.output, error: result.error, callId: req.callId, terminal: tool.terminal ?? false, callsMade: s.calls };
     },
 
-    evaluate: (req: { sessionId: string; taskId: string; termination: Termination; messages: ChatMessage[] }) => {
+    evaluate: (req: { sessionId: string; taskId: string; termination: Termination; messages: ChatMessage[]; closeSession?: boolean }) => {
+      // A retried Evaluate whose first attempt closed the session gets the same answer again.
+      const done = this.closedByEvaluate.get(req.sessionId);
+      if (done && !this.tryGet(req.sessionId)) return done;
       const s = this.sessions.get(req.sessionId);
       const d = this.domain(s.domain);
       const task = req.taskId ? this.task(d, req.taskId) : s.task;
@@ -237,13 +244,21 @@ export class SandboxService {
       if (!(req.termination in Termination)) throw new ParleyError('invalid_argument', `termination: unknown value ${req.termination}`, { field: 'termination' });
       const r = evaluateEpisode(s.env, task, toEvalMessages(req.messages), STOPS.has(req.termination), d.goldCache);
       this.metrics.rewards.observe({ domain: s.domain }, r.reward);
-      return {
+      const out: EvaluateAnswer = {
+        closed: req.closeSession === true,
         reward: r.reward,
         components: r.components.map((c) => ({ name: c.name, value: c.value, inBasis: c.inBasis, detail: c.detail })),
         dbHash: r.dbHash,
         goldDbHash: r.goldDbHash,
         skipped: r.skipped,
       };
+      if (req.closeSession) {
+        this.sessions.close(s.id);
+        this.metrics.sessions.set(this.sessions.size);
+        this.closedByEvaluate.set(s.id, out);
+        if (this.closedByEvaluate.size > CLOSED_BY_EVALUATE_KEPT) this.closedByEvaluate.delete(this.closedByEvaluate.keys().next().value!);
+      }
+      return out;
     },
 
     closeSession: (req: { sessionId: string }) => {
@@ -253,6 +268,9 @@ export class SandboxService {
     },
   } satisfies Record<string, (req: any, ctx: CallContext) => unknown>;
 
+  /** The answers of the latest Evaluate calls that closed their session, oldest first (for retries). */
+  private readonly closedByEvaluate = new Map<string, EvaluateAnswer>();
+
   private tryGet(id: string) {
     try {
       return this.sessions.get(id);
@@ -261,10 +279,24 @@ export class SandboxService {
     }
   }
 
-  private opened(id: string, d: LoadedDomain, env: Environment, task?: Tau2Task) {
+  private opened(id: string, d: LoadedDomain, env: Environment, task?: Tau2Task, fork = false) {
     // Hashing a multi-megabyte DB costs milliseconds: reuse the load-time hash when nothing was applied.
     const dbHash = task?.initial_state ? env.dbHash() : d.initialHash;
-    return { sessionId: id, tools: this.toolSchemas(d.domain), policy: d.domain.policy, dbHash };
+    const forkSessionId = fork ? this.fork(id, 1)[0]! : '';
+    return { sessionId: id, tools: this.toolSchemas(d.domain), policy: d.domain.policy, dbHash, forkSessionId };
+  }
+
+  /** `count` copies of the session `id`, each a new session. */
+  private fork(id: string, count: number): string[] {
+    const s = this.sessions.get(id);
+    if (this.sessions.size + count > this.config.maxSessions) {
+      throw new ParleyError('resource_exhausted', `fork of ${count} would exceed the limit of ${this.config.maxSessions} open sessions`);
+    }
+    const ids: string[] = [];
+    for (let i = 0; i < count; i++) ids.push(this.sessions.add(s.domain, s.task, s.env.fork()).id);
+    this.metrics.opened.inc({ domain: s.domain, kind: 'fork' }, count);
+    this.metrics.sessions.set(this.sessions.size);
+    return ids;
   }
 
   stop(): void {

@@ -16,6 +16,7 @@ import { BusError } from './errors.js';
 import { bindConsumer } from './nats-consumer.js';
 import { fromNats, fromNatsHeaders, natsErrorIs, toNatsHeaders } from './nats-errors.js';
 import { NatsKv, NatsObjects } from './nats-kv.js';
+import { NatsRequester } from './nats-requests.js';
 import { checkReply, HandlerTracker, runHandler } from './request-reply.js';
 import type {
   Bus,
@@ -81,6 +82,7 @@ class NatsBus implements Bus {
   private readonly stoppers = new Set<() => void>(); // running consume() loops and KV watches
   private readonly subs = new Set<Subscription>();
   private closing: Promise<void> | null = null;
+  private requester: NatsRequester | undefined;
 
   private readonly assertOpen = (): void => {
     if (this.closing || this.nc.isClosed()) throw new BusError('closed', 'the bus is closed');
@@ -211,7 +213,8 @@ class NatsBus implements Bus {
     const headers = toNatsHeaders(opts.headers);
     let reply: Reply;
     try {
-      const m = await this.nc.request(subject, data, { timeout: opts.timeoutMs, ...(headers ? { headers } : {}) });
+      this.requester ??= new NatsRequester(this.nc);
+      const m = await this.requester.request(subject, data, opts.timeoutMs, headers);
       reply = { data: m.data, headers: fromNatsHeaders(m.headers) };
     } catch (err) {
       throw fromNats(err, `request to ${subject}`);
@@ -264,6 +267,7 @@ class NatsBus implements Bus {
       for (const stop of [...this.stoppers]) stop();
       this.stoppers.clear();
       await Promise.all([...this.subs].map((s) => s.close()));
+      this.requester?.close();
       if (!this.nc.isClosed()) await this.nc.close();
     })();
     return this.closing;
