@@ -66,9 +66,18 @@ describe('a CPU-only run', () => {
     const coordinator = api.get('apps/deployments', NS, 'cpu-small-coordinator')! as unknown as V1Deployment;
     expect(coordinator.spec).toMatchObject({ replicas: 1, strategy: { type: 'Recreate' } });
     const c = coordinator.spec!.template.spec!.containers[0]!;
-    expect(c.args).toEqual(['serve', 'coordinator', '--config', '/etc/parley/run/coordinator.yaml', '--sandbox', 'cpu-small-sandbox:50051', '--metrics-port', '9464']);
+    expect(c.args).toEqual(['serve', 'coordinator', '--config', '/etc/parley/run/coordinator.yaml', '--sandbox', 'nats', '--metrics-port', '9464']);
     expect(c.readinessProbe?.httpGet).toMatchObject({ path: '/readyz', port: 9464 });
     expect(c.env).toEqual(expect.arrayContaining([{ name: 'PARLEY_RUN', value: name }, { name: 'PARLEY_BUS_URL', value: h.config.busUrl }]));
+    // Actors serve over NATS in the run as well as gRPC (probes, external clients); rollout workers call them over NATS.
+    const container = (group: string) => (api.get('apps/deployments', NS, `cpu-small-${group}`)! as unknown as V1Deployment).spec!.template.spec!.containers.find((k) => k.name === group)!;
+    for (const group of ['sandbox', 'usersim']) {
+      const k = container(group);
+      expect(k.args!.join(' '), group).toContain(`--nats $(PARLEY_BUS_URL) --run ${name}`);
+      expect(k.readinessProbe?.grpc, group).toBeDefined();
+    }
+    expect(container('policy').env).toEqual(expect.arrayContaining([{ name: 'PARLEY_RUN', value: name }, { name: 'PARLEY_BUS_URL', value: h.config.busUrl }]));
+    expect(container('rollout').args!.join(' ')).toContain('--sandbox nats --usersim nats --policy nats');
     const settings = parse((api.get('configmaps', NS, 'cpu-small-config')!.data as Record<string, string>)['coordinator.yaml']!);
     expect(coordinatorConfig(settings)).toMatchObject({ run: name, domain: 'mock', trainSplit: 'train', groupSize: 4, groupsPerStep: 4, steps: 50, horizons: [6], seed: 0 });
     const st = (await status(name))!;

@@ -30,7 +30,7 @@ registerPolicyCommands(program);
 registerEngineCommands(program);
 registerLearnerServeCommand(serve);
 registerCoordinatorServeCommand(serve);
-addServePolicyOptions(serve.command('policy').description('Serve the Policy gRPC service (token-in-token-out rendering over a vLLM-compatible backend)')).action(
+addServePolicyOptions(serve.command('policy').description('Serve the Policy gRPC service (token-in-token-out rendering over a vLLM-compatible backend), and over NATS with --nats')).action(
   async (opts: Record<string, unknown>) => {
     const running = await servePolicyCommand(opts, {
       // The builtin model samples through the PyTorch engine's Sample RPC.
@@ -40,7 +40,12 @@ addServePolicyOptions(serve.command('policy').description('Serve the Policy gRPC
         return new EngineSamplerBackend(connectTrainer(c.engineAddress), { stopTokenIds: stop });
       },
     });
-    process.stderr.write(`policy serving gRPC on :${running.port}${running.metricsPort ? `, metrics on :${running.metricsPort}/metrics` : ''}; Ctrl-C to stop\n`);
+    process.stderr.write(
+      `policy serving gRPC on :${running.port}` +
+        (running.bus ? ` and over NATS in run '${running.bus.run}'` : '') +
+        (running.metricsPort ? `, metrics on :${running.metricsPort}/metrics` : '') +
+        '; Ctrl-C to stop\n',
+    );
   },
 );
 

@@ -48,7 +48,7 @@ export function registerSandboxCommands(program: Command, serve: Command): void 
 
   serve
     .command('sandbox')
-    .description('Serve the Sandbox gRPC service (with grpc.health.v1 and /metrics)')
+    .description('Serve the Sandbox gRPC service (with grpc.health.v1 and /metrics), and over NATS request-reply with --nats')
     .option('--port <n>', 'gRPC port (default 50051; 0 = any free port)')
     .option('--host <host>', 'listen address (default 0.0.0.0)')
     .option('--metrics-port <n>', 'Prometheus /metrics port (default 9464; -1 = off)')
@@ -58,6 +58,8 @@ export function registerSandboxCommands(program: Command, serve: Command): void 
     .option('--session-idle-ttl-ms <n>', 'idle time after which a session is closed')
     .option('--max-calls-per-session <n>', 'most tool calls per session')
     .option('--max-argument-bytes <n>', 'largest arguments_json accepted')
+    .option('--nats <url>', 'also serve over NATS request-reply at this URL (env PARLEY_BUS_URL)')
+    .option('--run <name>', 'run whose subjects are served over NATS, parley.<run>.rpc.Sandbox.*; required with --nats (env PARLEY_RUN)')
     .action(async (opts: Record<string, string | undefined>) => {
       const logger = createLogger('sandbox');
       const running = await serveSandbox(
@@ -71,11 +73,14 @@ export function registerSandboxCommands(program: Command, serve: Command): void 
           sessionIdleTtlMs: opts.sessionIdleTtlMs,
           maxCallsPerSession: opts.maxCallsPerSession,
           maxArgumentBytes: opts.maxArgumentBytes,
+          busUrl: opts.nats,
+          run: opts.run,
         },
         logger,
       );
       process.stderr.write(
         `sandbox serving gRPC on ${running.config.host}:${running.grpc.port}` +
+          (running.bus ? ` and over NATS in run '${running.bus.run}'` : '') +
           (running.metrics ? `, metrics on :${running.metrics.port}/metrics` : '') +
           ` (domains: ${[...running.service.domains.keys()].join(', ')}); Ctrl-C to stop\n`,
       );

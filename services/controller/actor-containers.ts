@@ -3,7 +3,7 @@
 
 import type { V1Container, V1EnvVar, V1Probe, V1ResourceRequirements } from '@kubernetes/client-node';
 import type { ControllerConfig } from './config.js';
-import { groupObjectName, type GroupName } from './labels.js';
+import type { GroupName } from './labels.js';
 import { cacheEnv, containerSecurityContext, scratchMounts } from './pod-security.js';
 import { CONFIG_MOUNT, DATA_MOUNT } from './run-config.js';
 import type { ActorGroup, RunSpec } from './run-spec.js';
@@ -35,6 +35,9 @@ export function busEnv(config: ControllerConfig): V1EnvVar {
   if (config.busUrlSecret) return { name: 'PARLEY_BUS_URL', valueFrom: { secretKeyRef: parseSecretRef(config.busUrlSecret) } };
   return { name: 'PARLEY_BUS_URL', value: config.busUrl };
 }
+
+/** Serve over NATS request-reply in the run too (rollout workers and the coordinator call actors that way; gRPC stays for probes and external clients). */
+const busServeArgs = (run: string) => ['--nats', '$(PARLEY_BUS_URL)', '--run', run];
 
 function baseEnv(spec: RunSpec, config: ControllerConfig, group: ActorGroup): V1EnvVar[] {
   return [
@@ -105,7 +108,7 @@ export function groupContainers(group: GroupName, spec: RunSpec, config: Control
   const metricsPort = { name: 'metrics', containerPort: PORTS.metrics };
   switch (group) {
     case 'sandbox': {
-      const args = ['serve', 'sandbox', '--port', String(PORTS.grpc), '--metrics-port', String(PORTS.metrics), '--domains', spec.data.domain];
+      const args = ['serve', 'sandbox', '--port', String(PORTS.grpc), '--metrics-port', String(PORTS.metrics), '--domains', spec.data.domain, ...busServeArgs(run)];
       args.push('--data-dir', spec.data.dataDir ? spec.data.dataDir.replace(/\/[^/]+\/?$/, '') : config.tau2DataDir);
       const c = parleyContainer('sandbox', args, config, env, resourceRequirements(g.resources));
       if (g.image) c.image = g.image;
@@ -116,6 +119,7 @@ export function groupContainers(group: GroupName, spec: RunSpec, config: Control
       const u = spec.userSimulator;
       const ownLlm = u.mode === 'llm' && !u.baseUrl;
       const args = ['serve', 'usersim', '--mode', u.mode, '--port', String(PORTS.usersimGrpc), '--metrics-port', String(PORTS.metrics), '--temperature', String(u.temperature)];
+      args.push(...busServeArgs(run));
       if (u.mode === 'llm') args.push('--base-url', u.baseUrl ?? `http://127.0.0.1:${PORTS.vllm}/v1`, '--model', u.model ?? '');
       const userEnv = [...env, { name: 'PARLEY_TAU2_DATA', value: config.tau2DataDir }];
       if (u.apiKeySecret) {
@@ -130,6 +134,7 @@ export function groupContainers(group: GroupName, spec: RunSpec, config: Control
     }
     case 'policy': {
       const builtin = spec.model.name === 'builtin';
+      // The sidecar reads its config from PARLEY_* variables: PARLEY_BUS_URL and PARLEY_RUN (in env) make it serve over NATS too.
       const policyEnv: V1EnvVar[] = [
         ...env,
         { name: 'PARLEY_MODEL_DIR', value: spec.model.tokenizer ?? `${DATA_MOUNT}/models/${spec.model.name}` },
@@ -170,16 +175,16 @@ export function groupContainers(group: GroupName, spec: RunSpec, config: Control
     }
     case 'rollout': {
       const args = ['serve', 'rollout', '--run', run, '--nats', '$(PARLEY_BUS_URL)', '--name', '$(POD_NAME)', '--concurrency', String(spec.rollout.concurrency)];
-      args.push('--sandbox', `${groupObjectName(run, 'sandbox')}:${PORTS.grpc}`, '--usersim', `${groupObjectName(run, 'userSimulator')}:${PORTS.usersimGrpc}`);
-      args.push('--policy', `${groupObjectName(run, 'policy')}:${PORTS.grpc}`, '--metrics-port', String(PORTS.metrics));
+      // Actors are reached over NATS request-reply: location-transparent, load-balanced by queue groups.
+      args.push('--sandbox', 'nats', '--usersim', 'nats', '--policy', 'nats', '--metrics-port', String(PORTS.metrics));
       const c = parleyContainer('rollout', args, config, env, resourceRequirements(g.resources));
       if (g.image) c.image = g.image;
       Object.assign(c, { ports: [metricsPort], livenessProbe: { httpGet: { path: '/healthz', port: PORTS.metrics }, periodSeconds: 10, failureThreshold: 6 } });
       return { containers: [c], gpuCaches: false, data: false };
     }
     case 'coordinator': {
-      // Lists the train tasks from the run's Sandbox; follows the learner through the run-state KV bucket.
-      const args = ['serve', 'coordinator', '--config', `${CONFIG_MOUNT}/coordinator.yaml`, '--sandbox', `${groupObjectName(run, 'sandbox')}:${PORTS.grpc}`, '--metrics-port', String(PORTS.metrics)];
+      // Lists the train tasks from the run's Sandbox over NATS; follows the learner through the run-state KV bucket.
+      const args = ['serve', 'coordinator', '--config', `${CONFIG_MOUNT}/coordinator.yaml`, '--sandbox', 'nats', '--metrics-port', String(PORTS.metrics)];
       const c = parleyContainer('coordinator', args, config, env, resourceRequirements(g.resources));
       if (g.image) c.image = g.image;
       Object.assign(c, {

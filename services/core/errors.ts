@@ -72,9 +72,9 @@ export class ParleyError extends Error {
     return TO_GRPC[this.code];
   }
 
-  /** Builds the ParleyError for a gRPC status code. */
-  static fromGrpc(status: number, message: string, cause?: unknown): ParleyError {
-    return new ParleyError(FROM_GRPC.get(status) ?? 'unknown', message, { cause });
+  /** Builds the ParleyError for a gRPC status code (and the field at fault, when the server sent one). */
+  static fromGrpc(status: number, message: string, cause?: unknown, field?: string): ParleyError {
+    return new ParleyError(FROM_GRPC.get(status) ?? 'unknown', message, { cause, field });
   }
 
   /** Converts anything thrown into a ParleyError (gRPC ServiceErrors keep their status; others become internal). */

@@ -21,7 +21,7 @@ describe('grpc runtime', () => {
           impl: {
             status: () => ({ step: 7n, state: paused ? 'paused' : 'running' }),
             checkpoint: () => {
-              throw new ParleyError('failed_precondition', 'checkpoint: no engine attached');
+              throw new ParleyError('failed_precondition', 'checkpoint: no engine attached', { field: 'engine' });
             },
             pause: () => {
               paused = true;
@@ -54,6 +54,7 @@ describe('grpc runtime', () => {
     expect((err as ParleyError).code).toBe('failed_precondition');
     expect((err as ParleyError).grpcStatus).toBe(grpc.status.FAILED_PRECONDITION);
     expect((err as ParleyError).message).toContain('no engine attached');
+    expect((err as ParleyError).field).toBe('engine');
   });
 
   it('reports unexpected throws as INTERNAL and keeps serving', async () => {

@@ -72,6 +72,14 @@ export function grpcDefinition(service: DescService): grpc.ServiceDefinition {
 /** Observes each handled call (for metrics); `code` is 'ok' or an error code. */
 export type CallObserver = (service: string, method: string, code: string, seconds: number) => void;
 
+/** Trailer carrying a ParleyError's field, so it arrives as it does over the bus (RPC_HEADERS.field). */
+const FIELD_TRAILER = 'parley-field';
+
+function fieldOf(md: grpc.Metadata | undefined): string | undefined {
+  const v = md?.get(FIELD_TRAILER)[0];
+  return v === undefined ? undefined : String(v);
+}
+
 /**
  * Wraps a typed implementation as grpc-js handlers: decodes, runs, encodes; any throw becomes a gRPC
  * status (ParleyError keeps its code; anything else is INTERNAL and logged).
@@ -111,7 +119,9 @@ export function grpcHandlers<M extends GenServiceMethods>(
               opts.logger?.error({ err: e, method: m.name }, 'handler failed');
             }
             opts.observe?.(service.name, m.name, err.code, (performance.now() - started) / 1000);
-            callback({ code: err.grpcStatus, details: err.message, metadata: new grpc.Metadata() });
+            const trailers = new grpc.Metadata();
+            if (err.field) trailers.set(FIELD_TRAILER, err.field);
+            callback({ code: err.grpcStatus, details: err.message, metadata: trailers });
           },
         );
     };
@@ -207,7 +217,7 @@ export function createGrpcClient<M extends GenServiceMethods>(
         const options: grpc.CallOptions = callOpts.timeoutMs ? { deadline: Date.now() + callOpts.timeoutMs } : {};
         const method = (client as unknown as Record<string, (...a: unknown[]) => unknown>)[m.localName]!;
         method.call(client, create(m.input, req), md, options, (err: grpc.ServiceError | null, res: unknown) =>
-          err ? reject(ParleyError.fromGrpc(err.code, err.details, err)) : resolve(res),
+          err ? reject(ParleyError.fromGrpc(err.code, err.details, err, fieldOf(err.metadata))) : resolve(res),
         );
       });
   }

@@ -97,6 +97,8 @@ describe('serve policy', () => {
     expect(flags).toContain('--backend-url');
     expect(flags).toContain('--max-context-tokens');
     expect(flags).not.toContain('--api-key');
+    expect(flags).toEqual(expect.arrayContaining(['--nats', '--run']));
+    expect(flags).not.toContain('--bus-url');
   });
 
   it('starts from a config file with flags on top, and stops', async () => {

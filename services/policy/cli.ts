@@ -86,13 +86,17 @@ export function registerPolicyCommands(program: Command): Command {
   return policy;
 }
 
-/** Flags of `parley serve policy`: every config field as a kebab-case flag plus `--config <file>`. */
+/**
+ * Flags of `parley serve policy`: every config field as a kebab-case flag plus `--config <file>`; busUrl
+ * is `--nats`, as on every server that also serves over the bus (servePolicyCommand maps it back).
+ */
 export function addServePolicyOptions(cmd: Command): Command {
   cmd.option('--config <file>', 'YAML or JSON file with policy config fields (flags override it)');
   for (const key of Object.keys(PolicyConfigSchema.shape)) {
     if (key === 'apiKey') continue; // secrets come from PARLEY_API_KEY or the config file, never argv
-    const flag = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-    cmd.option(`--${flag} <value>`, `policy config ${key} (env PARLEY_${flag.replace(/-/g, '_').toUpperCase()})`);
+    const kebab = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    const flag = key === 'busUrl' ? 'nats' : kebab;
+    cmd.option(`--${flag} <value>`, `policy config ${key} (env PARLEY_${kebab.replace(/-/g, '_').toUpperCase()})`);
   }
   return cmd;
 }
@@ -104,10 +108,11 @@ export function addServePolicyOptions(cmd: Command): Command {
  * servePolicy does.
  */
 export async function servePolicyCommand(
-  opts: Record<string, unknown> & { config?: string },
+  opts: Record<string, unknown> & { config?: string; nats?: string },
   deps: { logger?: Logger; handleSignals?: boolean; /** Builds backends the policy cannot build itself (trainer-engine). */ backendFor?: (config: PolicyConfig) => PolicyBackend | undefined } = {},
 ): Promise<RunningPolicy> {
-  const { config: file, ...flags } = opts;
+  const { config: file, nats, ...rest } = opts;
+  const flags = nats === undefined ? rest : { ...rest, busUrl: nats };
   let fromFile: Record<string, unknown> = {};
   if (file) {
     let parsed: unknown;

@@ -57,6 +57,10 @@ export const PolicyConfigSchema = z.object({
   port: int(0).max(65535).default(50051),
   /** Prometheus /metrics port; 0 picks a free one. Default 9464. */
   metricsPort: int(0).max(65535).default(9464),
+  /** NATS URL: when set, Policy is also served over request-reply in `run` (gRPC stays). Flag --nats; env PARLEY_BUS_URL. */
+  busUrl: z.string().min(1).optional(),
+  /** Run whose subjects (parley.<run>.rpc.Policy.*) are served; required with busUrl. Env PARLEY_RUN. */
+  run: z.string().min(1).optional(),
 });
 
 export type PolicyConfig = Omit<z.infer<typeof PolicyConfigSchema>, 'backend'> & { backend: 'openai-compatible' | 'trainer-engine' };

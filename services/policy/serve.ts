@@ -1,8 +1,9 @@
 // Starts the policy actor: loads the model folder, connects the backend, serves Policy over gRPC
-// (with grpc.health.v1) and Prometheus metrics on /metrics.
+// (with grpc.health.v1), over NATS request-reply when busUrl is set, and Prometheus metrics on /metrics.
 
 import { Policy } from '../core/gen/parley/v1/policy_pb.js';
 import { ParleyError, createLogger, invalidArgument, metricsRegistry, serveMetrics, startGrpcServer, type Logger, type Registry } from '../core/index.js';
+import { busTarget, serveServicesOverBus, type RunningBusServer } from '../core/serve-bus.js';
 import type { PolicyBackend } from './backend.js';
 import { loadChatModel } from './chat-model.js';
 import { resolvePolicyConfig, type PolicyConfig, type PolicyConfigInput } from './config.js';
@@ -26,7 +27,9 @@ export interface RunningPolicy {
   port: number;
   metricsPort: number;
   service: PolicyServiceImpl;
-  /** Stops gRPC (gracefully, in-flight calls finish), then metrics and the backend; safe to call twice. */
+  /** The request-reply server; undefined without busUrl. */
+  bus?: RunningBusServer;
+  /** Stops NATS serving and gRPC (gracefully, in-flight calls finish), then metrics and the backend; safe to call twice. */
   close(): Promise<void>;
 }
 
@@ -51,10 +54,12 @@ export function createBackend(config: PolicyConfig, onRetry?: (code: string) => 
 
 /**
  * Starts the policy service. Rejects with ParleyError: invalid_argument for a bad config (naming the
- * field) or model folder, not_found for missing model files, unavailable when a port cannot be bound.
+ * field; busUrl without run names run) or model folder, not_found for missing model files, unavailable
+ * when a port cannot be bound or NATS cannot be reached.
  */
 export async function servePolicy(opts: ServePolicyOptions): Promise<RunningPolicy> {
   const config = resolvePolicyConfig(opts.config, opts.env);
+  const target = busTarget({ url: config.busUrl, run: config.run });
   const logger = opts.logger ?? createLogger('policy');
   const registry = opts.registry ?? metricsRegistry();
   const metrics = policyMetrics(registry);
@@ -69,15 +74,28 @@ export async function servePolicy(opts: ServePolicyOptions): Promise<RunningPoli
     await grpc.close(0);
     throw new ParleyError('unavailable', `cannot serve metrics on ${config.host}:${config.metricsPort}: ${(e as Error).message}`, { cause: e });
   }
-  logger.info({ port: grpc.port, metricsPort: metricsServer.port, model: config.modelName, backend: backend.kind }, 'policy serving');
+  let bus: RunningBusServer | undefined;
+  try {
+    if (target) bus = await serveServicesOverBus(target, [{ service: Policy, impl: service }], { logger });
+  } catch (e) {
+    await grpc.close(0);
+    await metricsServer.close();
+    throw e;
+  }
+  logger.info(
+    { port: grpc.port, metricsPort: metricsServer.port, model: config.modelName, backend: backend.kind, run: bus?.run },
+    bus ? 'policy serving over gRPC and NATS' : 'policy serving',
+  );
   let closing: Promise<void> | undefined;
   return {
     config,
     port: grpc.port,
     metricsPort: metricsServer.port,
     service,
+    bus,
     close: () =>
       (closing ??= (async () => {
+        await bus?.close();
         await grpc.close();
         await metricsServer.close();
         await backend.close?.();

@@ -3,13 +3,16 @@
 // in one invocation, with workers crashed on a schedule. Reports throughput efficiency, per-turn
 // orchestration overhead and the exactly-once accounting of trajectories.
 
+import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fromBinary } from '@bufbuild/protobuf';
 import { connectBus, type Bus } from '../core/bus/index.js';
 import { createBusClient, serveOverBus } from '../core/bus-rpc.js';
+import { ParleyError } from '../core/errors.js';
 import { createLocalClient } from '../core/local-client.js';
 import { createLogger } from '../core/logger.js';
 import { Registry } from '../core/metrics.js';
@@ -50,6 +53,11 @@ export interface RolloutBenchOptions {
   transport?: 'bus' | 'direct';
   /** Also run the batch-synchronous baseline (default true). */
   syncBaseline?: boolean;
+  /**
+   * Run the sandbox and the user simulator as their own `parley serve sandbox|usersim --nats` processes
+   * (the cluster's topology on one machine) instead of in the bench's process. Needs natsUrl.
+   */
+  actorProcesses?: boolean;
 }
 
 export interface PhaseReport {
@@ -148,6 +156,10 @@ export async function runRolloutBench(o: RolloutBenchOptions, progress: (line: s
       let clients: EpisodePorts['sandbox' | 'user'][];
       if (transport === 'direct') {
         clients = [createLocalClient(Sandbox, sandbox.impl), createLocalClient(UserSimulator, users)];
+      } else if (o.actorProcesses) {
+        if (!o.natsUrl) throw new Error('actorProcesses: needs a NATS URL (the processes reach each other through it)');
+        clients = [createBusClient(bus, Sandbox, { run }), createBusClient(bus, UserSimulator, { run })];
+        closers.push(await startActorProcesses(o.natsUrl, run, o.dataDir, clients as [EpisodePorts['sandbox'], EpisodePorts['user']], progress));
       } else {
         const servers = await Promise.all([serveOverBus(bus, Sandbox, sandbox.impl, { run }), serveOverBus(bus, UserSimulator, users as never, { run })]);
         closers.push(...servers.map((x) => () => x.close()));
@@ -172,6 +184,67 @@ export async function runRolloutBench(o: RolloutBenchOptions, progress: (line: s
   mkdirSync(o.out, { recursive: true });
   writeFileSync(join(o.out, 'report.json'), JSON.stringify(report, null, 2) + '\n');
   return report;
+}
+
+/**
+ * Starts `parley serve sandbox` and `parley serve usersim` serving `run` over NATS, and resolves once both
+ * answer over the bus. Resolves a function that stops them.
+ */
+async function startActorProcesses(
+  natsUrl: string,
+  run: string,
+  dataDir: string,
+  [sandbox, user]: [EpisodePorts['sandbox'], EpisodePorts['user']],
+  progress: (line: string) => void,
+): Promise<() => Promise<void>> {
+  const cli = fileURLToPath(new URL('../../bin/parley.js', import.meta.url));
+  const common = ['--host', '127.0.0.1', '--port', '0', '--metrics-port', '-1', '--nats', natsUrl, '--run', run];
+  const children = [
+    spawn(process.execPath, [cli, 'serve', 'sandbox', ...common, '--data-dir', dataDir, '--domains', 'retail', '--max-sessions', '1000000'], { stdio: ['ignore', 'ignore', 'pipe'] }),
+    spawn(process.execPath, [cli, 'serve', 'usersim', ...common, '--mode', 'scripted', '--max-conversations', '1000000'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, PARLEY_TAU2_DATA: dataDir },
+    }),
+  ];
+  const stderr = children.map(() => '');
+  children.forEach((c, i) => c.stderr!.on('data', (b: Buffer) => (stderr[i] = (stderr[i]! + b.toString()).slice(-4000))));
+  const stop = async () => {
+    await Promise.all(
+      children.map(
+        (c) =>
+          new Promise<void>((done) => {
+            if (c.exitCode !== null || c.signalCode !== null) return done();
+            c.once('exit', () => done());
+            c.kill('SIGTERM');
+          }),
+      ),
+    );
+  };
+  // Served once a call reaches a handler: any answer but 'unavailable' (no responders yet) will do.
+  const answers = async (call: () => Promise<unknown>) =>
+    call().then(
+      () => true,
+      (e: unknown) => !(e instanceof ParleyError && e.code === 'unavailable'),
+    );
+  const until = Date.now() + 120_000;
+  progress('starting the sandbox and user-simulator processes');
+  for (;;) {
+    const dead = children.findIndex((c) => c.exitCode !== null);
+    if (dead >= 0) {
+      await stop();
+      throw new Error(`actor process ${dead === 0 ? 'sandbox' : 'usersim'} exited with ${children[dead]!.exitCode}: ${stderr[dead]}`);
+    }
+    const ready = await Promise.all([
+      answers(() => sandbox.listTasks({ domain: 'retail', split: '' }, { timeoutMs: 2000 })),
+      answers(() => user.reply({ conversationId: 'bench-readiness-probe' }, { timeoutMs: 2000 })),
+    ]);
+    if (ready.every(Boolean)) return stop;
+    if (Date.now() > until) {
+      await stop();
+      throw new Error(`actor processes did not answer over NATS within 120 s: ${stderr.join(' | ')}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 async function runPhase(

@@ -33,13 +33,17 @@ export const SandboxConfigSchema = z.object({
   maxArgumentBytes: z.coerce.number().int().positive().default(64 * 1024),
   /** Most copies one ForkSession may make. */
   maxForkCount: z.coerce.number().int().positive().max(4096).default(256),
+  /** NATS URL: when set, the Sandbox is also served over request-reply in `run` (gRPC stays). Flag --nats; env: PARLEY_BUS_URL. */
+  busUrl: z.string().min(1).optional(),
+  /** Run whose subjects (parley.<run>.rpc.Sandbox.*) are served; required with busUrl. Env: PARLEY_RUN. */
+  run: z.string().min(1).optional(),
 });
 
 export type SandboxConfig = z.infer<typeof SandboxConfigSchema>;
 
 /** Resolves the sandbox config from explicit options over PARLEY_* environment variables. Throws naming the bad field. */
 export function resolveSandboxConfig(opts: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = process.env): SandboxConfig {
-  const fromEnv = envOverrides(['dataDir', 'port', 'metricsPort', 'maxSessions', 'sessionIdleTtlMs', 'maxCallsPerSession', 'maxArgumentBytes'], env);
+  const fromEnv = envOverrides(['dataDir', 'port', 'metricsPort', 'maxSessions', 'sessionIdleTtlMs', 'maxCallsPerSession', 'maxArgumentBytes', 'busUrl', 'run'], env);
   const defined = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
   return parseConfig(SandboxConfigSchema, { ...fromEnv, ...defined }, 'sandbox config');
 }

@@ -30,6 +30,8 @@ export interface UsersimCliOptions {
   idleTtlMs?: string;
   maxTurns?: string;
   maxIdleTurns?: string;
+  nats?: string;
+  run?: string;
 }
 
 /**
@@ -65,6 +67,8 @@ export async function serveUserSimulatorCommand(opts: UsersimCliOptions): Promis
       idleTtlMs: opts.idleTtlMs,
       maxTurns: opts.maxTurns,
       scriptedMaxIdleTurns: opts.maxIdleTurns,
+      busUrl: opts.nats,
+      run: opts.run,
     },
   });
   onShutdown(logger, [() => running.close()]);
@@ -74,7 +78,7 @@ export async function serveUserSimulatorCommand(opts: UsersimCliOptions): Promis
 /** The `usersim` subcommand (mount under `serve`). Prints the error and sets exit code 2 when start-up fails. */
 export function usersimCommand(): Command {
   return new Command('usersim')
-    .description('serve the UserSimulator gRPC service (LLM user via an OpenAI-compatible endpoint, or a scripted user)')
+    .description('serve the UserSimulator gRPC service (LLM user via an OpenAI-compatible endpoint, or a scripted user), and over NATS with --nats')
     .addOption(new Option('--mode <mode>', 'who plays the user (default scripted)').choices(['llm', 'scripted']))
     .option('--host <host>', 'interface to bind (default 0.0.0.0)')
     .option('--port <port>', 'gRPC port, 0 = any free (default 50053)')
@@ -98,9 +102,17 @@ export function usersimCommand(): Command {
     .option('--idle-ttl-ms <ms>', 'drop conversations idle this long (default 1800000)')
     .option('--max-turns <n>', 'most user turns per conversation (default 200)')
     .option('--max-idle-turns <n>', 'scripted mode: turns with nothing to add before ###STOP### (default 2)')
+    .option('--nats <url>', 'also serve over NATS request-reply at this URL (env PARLEY_BUS_URL)')
+    .option('--run <name>', 'run whose subjects are served over NATS, parley.<run>.rpc.UserSimulator.*; required with --nats (env PARLEY_RUN)')
     .action(async (opts: UsersimCliOptions) => {
       try {
-        await serveUserSimulatorCommand(opts);
+        const running = await serveUserSimulatorCommand(opts);
+        process.stderr.write(
+          `user simulator (${running.config.mode}) serving gRPC on ${running.config.host}:${running.port}` +
+            (running.bus ? ` and over NATS in run '${running.bus.run}'` : '') +
+            (running.metricsPort !== undefined ? `, metrics on :${running.metricsPort}/metrics` : '') +
+            '; Ctrl-C to stop\n',
+        );
       } catch (e) {
         process.stderr.write(`parley serve usersim: ${(e as Error).message}\n`);
         process.exitCode = 2;

@@ -61,20 +61,28 @@ export const UserSimConfigSchema = z.object({
   maxTurns: z.coerce.number().int().positive().default(200),
   /** Scripted mode: turns in a row with nothing to add before the user says ###STOP###. Default 2. */
   scriptedMaxIdleTurns: z.coerce.number().int().positive().default(2),
+
+  /** NATS URL: when set, the service is also served over request-reply in `run` (gRPC stays). Flag --nats; env PARLEY_BUS_URL. */
+  busUrl: z.string().min(1).optional(),
+  /** Run whose subjects (parley.<run>.rpc.UserSimulator.*) are served; required with busUrl. Env PARLEY_RUN. */
+  run: z.string().min(1).optional(),
 });
 
 export type UserSimConfig = z.infer<typeof UserSimConfigSchema>;
 export type UserSimConfigInput = z.input<typeof UserSimConfigSchema>;
 
-const KEYS = Object.keys(UserSimConfigSchema.shape) as Array<keyof UserSimConfig>;
+/** Run-wide settings, read from the same unprefixed variables in every pod (PARLEY_BUS_URL, PARLEY_RUN). */
+const RUN_WIDE_KEYS = ['busUrl', 'run'] as const;
+const KEYS = (Object.keys(UserSimConfigSchema.shape) as Array<keyof UserSimConfig>).filter((k) => !(RUN_WIDE_KEYS as readonly string[]).includes(k));
 
-/** PARLEY_USERSIM_<FIELD> variables (e.g. PARLEY_USERSIM_BASE_URL) as config input. */
+/** PARLEY_USERSIM_<FIELD> variables (e.g. PARLEY_USERSIM_BASE_URL), and PARLEY_BUS_URL and PARLEY_RUN, as config input. */
 export function usersimEnv(env: NodeJS.ProcessEnv = process.env): Partial<Record<keyof UserSimConfig, string>> {
+  const runWide = envOverrides(RUN_WIDE_KEYS, env);
   const prefixed = envOverrides(
     KEYS.map((k) => `usersim${k[0]!.toUpperCase()}${k.slice(1)}`),
     env,
   );
-  const out: Partial<Record<keyof UserSimConfig, string>> = {};
+  const out: Partial<Record<keyof UserSimConfig, string>> = { ...runWide };
   for (const [k, v] of Object.entries(prefixed)) {
     const field = k.slice('usersim'.length);
     out[(field[0]!.toLowerCase() + field.slice(1)) as keyof UserSimConfig] = v;

@@ -3,6 +3,7 @@
 
 import { ParleyError, createLogger, metricsRegistry, serveMetrics, startGrpcServer, type Logger, type MetricsServer, type Registry } from '../core/index.js';
 import { UserSimulator } from '../core/gen/parley/v1/usersim_pb.js';
+import { busTarget, serveServicesOverBus, type RunningBusServer } from '../core/serve-bus.js';
 import { parseUserSimConfig, type UserSimConfig, type UserSimConfigInput } from './config.js';
 import { UserSimulatorService, type UserSimulatorDeps } from './service.js';
 
@@ -42,17 +43,22 @@ export interface RunningUserSimulator {
   port: number;
   /** The bound /metrics port; undefined when metricsPort is -1. */
   metricsPort?: number;
-  /** Graceful stop of gRPC and /metrics; safe to call twice. */
+  /** The request-reply server; undefined without busUrl. */
+  bus?: RunningBusServer;
+  /** Graceful stop of NATS serving, gRPC and /metrics; safe to call twice. */
   close(): Promise<void>;
 }
 
 /**
- * Starts the UserSimulator gRPC service (plus grpc.health.v1) and its /metrics endpoint. Rejects with
- * ParleyError: invalid_argument for a bad config (the message names the field), failed_precondition
- * for an unreadable cache file, unavailable when a port cannot be bound (nothing is left running).
+ * Starts the UserSimulator gRPC service (plus grpc.health.v1), its /metrics endpoint and, with busUrl,
+ * the same object over NATS request-reply in the run. Rejects with ParleyError: invalid_argument for a
+ * bad config (the message names the field; busUrl without run names run), failed_precondition for an
+ * unreadable cache file, unavailable when a port cannot be bound or NATS cannot be reached (nothing is
+ * left running).
  */
 export async function serveUserSimulator(opts: ServeUserSimulatorOptions = {}): Promise<RunningUserSimulator> {
   const config = parseUserSimConfig(opts.config ?? {}, opts.env);
+  const target = busTarget({ url: config.busUrl, run: config.run });
   const logger = opts.logger ?? createLogger('usersim');
   const registry = opts.registry ?? metricsRegistry();
   const service = new UserSimulatorService({ ...opts.deps, config, logger, registry });
@@ -65,15 +71,25 @@ export async function serveUserSimulator(opts: ServeUserSimulatorOptions = {}): 
       await grpc.close(0);
       throw new ParleyError('unavailable', `cannot serve /metrics on ${config.host}:${config.metricsPort}: ${(e as Error).message}`, { cause: e });
     }
-    logger.info({ port: grpc.port, metricsPort: metrics?.port, mode: config.mode, model: config.model }, 'user simulator serving');
+    let bus: RunningBusServer | undefined;
+    try {
+      if (target) bus = await serveServicesOverBus(target, [{ service: UserSimulator, impl: service }], { logger });
+    } catch (e) {
+      await grpc.close(0);
+      await metrics?.close();
+      throw e;
+    }
+    logger.info({ port: grpc.port, metricsPort: metrics?.port, mode: config.mode, model: config.model, run: bus?.run }, bus ? 'user simulator serving over gRPC and NATS' : 'user simulator serving');
     let closing: Promise<void> | undefined;
     return {
       config,
       service,
       port: grpc.port,
       metricsPort: metrics?.port,
+      bus,
       close: () =>
         (closing ??= (async () => {
+          await bus?.close();
           await grpc.close();
           await metrics?.close();
           service.close();
