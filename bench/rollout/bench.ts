@@ -25,6 +25,8 @@ const { values: v } = parseArgs({
     'variant-direct': { type: 'boolean', default: false },
     /** Extra asynchronous run over a real NATS server at this URL (request-reply and JetStream on loopback). */
     'variant-nats': { type: 'string' },
+    /** With --variant-nats: one more run with the sandbox and user simulator as their own processes. */
+    'variant-nats-processes': { type: 'boolean', default: false },
   },
 });
 const o: RolloutBenchOptions = {
@@ -47,6 +49,9 @@ const variant = async (name: string, extra: Partial<RolloutBenchOptions>) => {
 if (v['variant-concurrency']) await variant(`async, ${bus} bus, ${v['variant-concurrency']} per worker`, { concurrency: Number(v['variant-concurrency']) });
 if (v['variant-direct']) await variant('async, direct in-process calls', { transport: 'direct', natsUrl: undefined });
 if (v['variant-nats']) await variant('async, NATS bus (nats-server on loopback)', { natsUrl: v['variant-nats'] });
+if (v['variant-nats'] && v['variant-nats-processes']) {
+  await variant('async, NATS bus, sandbox and user simulator in their own processes', { natsUrl: v['variant-nats'], actorProcesses: true });
+}
 
 const f = (x: number, d = 2) => x.toFixed(d);
 const main = rows
@@ -59,7 +64,7 @@ const parts = rows
   })
   .join('\n');
 const body = `
-Simulated continuous-batching server: ${o.capacityTokensPerS} tokens/s shared, ${o.maxSequenceTokensPerS} tokens/s per sequence (so ≥ ${Math.ceil(o.capacityTokensPerS / o.maxSequenceTokensPerS)} concurrent sequences saturate it), log-normal reply lengths (median 40, σ 1), geometric extra turns; τ² retail sandbox and the scripted user reached by request-reply over the bus; ${o.workers} workers × ${o.concurrency} episodes; a worker crashed every ${o.killWorkerEvery} trajectories (its in-flight episodes stop at once, their tasks are redelivered after a 2 s ack wait). One process on this machine runs everything: the bus, workers, sandbox, user simulator, the simulated server and the trajectory consumer.
+Simulated continuous-batching server: ${o.capacityTokensPerS} tokens/s shared, ${o.maxSequenceTokensPerS} tokens/s per sequence (so ≥ ${Math.ceil(o.capacityTokensPerS / o.maxSequenceTokensPerS)} concurrent sequences saturate it), log-normal reply lengths (median 40, σ 1), geometric extra turns; τ² retail sandbox and the scripted user reached by request-reply over the bus; ${o.workers} workers × ${o.concurrency} episodes; a worker crashed every ${o.killWorkerEvery} trajectories (its in-flight episodes stop at once, their tasks are redelivered after a 2 s ack wait). Per episode the worker makes two sandbox calls besides the tool calls (OpenSession, which also forks the group's base, and Evaluate, which also closes the session) and starts the user simulator while the sandbox opens. One process on this machine runs the bus client, the workers, the simulated server and the trajectory consumer; the sandbox and the user simulator run in it too, except in the run marked "in their own processes", where \`parley serve sandbox --nats\` and \`parley serve usersim --nats\` serve them (the cluster's topology; nats-server, the bench and the two servers then share this machine's 2 cores).
 
 | run | published | received | duplicates dropped | lost | workers killed | achieved tokens/s | efficiency (whole run) | steady-state efficiency | goodput | p50 turn overhead ms | p99 turn overhead ms | wall s |
 | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
@@ -78,7 +83,7 @@ Mean turn overhead and what it is made of (ms per turn), and the process's load:
 | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 ${parts}
 
-Sandbox calls include the per-episode OpenSession, ForkSession, Evaluate and CloseSession; "publish per episode" is the worker's time outside the episode (trajectory encoding, publish, ack). The machine is shared: other sessions' jobs ran beside these (load average above), which stretches latencies.
+Sandbox calls include the per-episode OpenSession and Evaluate; "publish per episode" is the worker's time outside the episode (trajectory encoding, publish, ack). The machine is shared: other sessions' jobs ran beside these (load average above), which stretches latencies.
 `;
 process.stdout.write(body);
 const cmd = [
@@ -86,5 +91,6 @@ const cmd = [
   v['variant-concurrency'] ? ` --variant-concurrency ${v['variant-concurrency']}` : '',
   v['variant-direct'] ? ' --variant-direct' : '',
   v['variant-nats'] ? ` --variant-nats ${v['variant-nats']}` : '',
+  v['variant-nats-processes'] ? ' --variant-nats-processes' : '',
 ].join('');
 writeResultsSection('Rollout pipeline', cmd, body);
