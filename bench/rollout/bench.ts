@@ -25,6 +25,8 @@ const { values: v } = parseArgs({
     'variant-direct': { type: 'boolean', default: false },
     /** Extra asynchronous run over a real NATS server at this URL (request-reply and JetStream on loopback). */
     'variant-nats': { type: 'string' },
+    /** The RESULTS.md section to write (a long run goes beside the default one). */
+    section: { type: 'string', default: 'Rollout pipeline' },
     /** With --variant-nats: one more run with the sandbox and user simulator as their own processes. */
     'variant-nats-processes': { type: 'boolean', default: false },
   },
@@ -92,5 +94,6 @@ const cmd = [
   v['variant-direct'] ? ' --variant-direct' : '',
   v['variant-nats'] ? ` --variant-nats ${v['variant-nats']}` : '',
   v['variant-nats-processes'] ? ' --variant-nats-processes' : '',
+  v.section !== 'Rollout pipeline' ? ` --section '${v.section}'` : '',
 ].join('');
-writeResultsSection('Rollout pipeline', cmd, body);
+writeResultsSection(v.section!, cmd, body);
