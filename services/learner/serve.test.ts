@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryBus, type Bus } from '../core/bus/index.js';
+import { createBusClient } from '../core/bus-rpc.js';
 import { createGrpcClient } from '../core/grpc.js';
 import { createLogger } from '../core/logger.js';
 import { resolveLearnerConfig } from './config.js';
@@ -53,6 +54,11 @@ describe('serveLearner', () => {
     const ck = await client.checkpoint({});
     expect(ck.step).toBe(1n);
     expect(ck.path).toBe(running.learner.store.recordPath(1));
+  });
+
+  it('serves the same Learner over the run\'s bus', async () => {
+    const overBus = createBusClient(bus, LearnerService, { run: 'svc', defaultTimeoutMs: 5000 });
+    expect((await overBus.status({})).step).toBe((await client.status({})).step);
   });
 
   it('exports parley_learner_* metrics', async () => {

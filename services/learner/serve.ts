@@ -2,6 +2,7 @@
 // grpc.health.v1, Prometheus /metrics, then the learner itself.
 
 import { connectBus, type Bus } from '../core/bus/index.js';
+import { serveOverBus } from '../core/bus-rpc.js';
 import { startGrpcServer, type RunningGrpcServer } from '../core/grpc.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import { metricsRegistry, serveMetrics, type MetricsServer } from '../core/metrics.js';
@@ -70,8 +71,12 @@ export async function serveLearner(
     const registry = metricsRegistry();
     const learner = new Learner(config.learner, { bus, trainer, logger, registry });
     closers.push(() => learner.stop());
-    const grpc = await startGrpcServer({ port: serve.port, host: serve.host, logger, services: [{ service: LearnerService, impl: learnerServiceImpl(learner) }] });
+    const impl = learnerServiceImpl(learner);
+    const grpc = await startGrpcServer({ port: serve.port, host: serve.host, logger, services: [{ service: LearnerService, impl }] });
     closers.push(() => grpc.close());
+    // The same object over the run's bus (parley.<run>.rpc.Learner.*), where the other actors are.
+    const overBus = await serveOverBus(bus, LearnerService, impl, { run: config.learner.run, logger });
+    closers.push(() => overBus.close());
     const metrics = serve.metricsPort >= 0 ? await serveMetrics(registry, serve.metricsPort, serve.host) : undefined;
     if (metrics) closers.push(() => metrics.close());
     await learner.start();

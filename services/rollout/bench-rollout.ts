@@ -149,10 +149,11 @@ export async function runRolloutBench(o: RolloutBenchOptions, progress: (line: s
   try {
     for (const mode of o.syncBaseline === false ? (['async'] as const) : (['async', 'sync'] as const)) {
       // A fresh run per invocation: a NATS server keeps a run's streams, durable consumers and (for two
-      // minutes) its publish dedup ids, so reusing a name would find the tasks already published.
+      // minutes) its publish dedup ids, so reusing a name would find the tasks already published. The
+      // streams are deleted afterwards there; the in-process bus goes with the process.
       const run = `bench-${mode}-${o.seed}-${Date.now().toString(36)}`;
       await ensureRunStreams(bus, run);
-      closers.push(() => deleteRunStreams(bus, run));
+      if (o.natsUrl) closers.push(() => deleteRunStreams(bus, run));
       let clients: EpisodePorts['sandbox' | 'user'][];
       if (transport === 'direct') {
         clients = [createLocalClient(Sandbox, sandbox.impl), createLocalClient(UserSimulator, users)];
