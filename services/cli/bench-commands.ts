@@ -65,6 +65,8 @@ export function registerRolloutServe(serve: Command): void {
     .option('--usersim <where>', "'nats' or a gRPC host:port")
     .option('--policy <where>', "'nats', a gRPC host:port, or 'simulated' (test double)")
     .option('--simulated-tasks <file>', 'tasks whose gold actions the simulated policy performs')
+    .option('--policy-timeout-ms <n>', 'deadline of one generation (default 600000: a busy server queues requests)')
+    .option('--actor-timeout-ms <n>', 'deadline of one sandbox or user-simulator call (default 60000)')
     .option('--metrics-port <n>', 'Prometheus /metrics port (-1 = off)')
     .action(async (opts: Record<string, string | undefined>) => {
       const { serveRolloutWorker } = await import('../rollout/serve.js');

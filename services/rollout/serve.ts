@@ -41,6 +41,10 @@ export const RolloutServeConfigSchema = z.object({
   simulatedTasks: z.string().optional(),
   simulatedCapacity: z.coerce.number().positive().default(2000),
   simulatedSequenceRate: z.coerce.number().positive().default(200),
+  /** Deadline of one generation: a busy inference server queues requests, so it is long. */
+  policyTimeoutMs: z.coerce.number().int().positive().default(600_000),
+  /** Deadline of one sandbox or user-simulator call. */
+  actorTimeoutMs: z.coerce.number().int().positive().default(60_000),
   /** Prometheus /metrics port (-1 = off). */
   metricsPort: z.coerce.number().int().min(-1).max(65535).default(-1),
 });
@@ -51,8 +55,8 @@ export type RolloutServeConfig = z.infer<typeof RolloutServeConfigSchema>;
 export async function serveRolloutWorker(input: Record<string, unknown>, logger: Logger = createLogger('rollout')) {
   const cfg = parseConfig(RolloutServeConfigSchema, Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)), 'rollout config');
   const bus = await connectBus(cfg.nats);
-  const pick = <M extends GenServiceMethods>(service: GenService<M>, where: string) =>
-    where === 'nats' ? createBusClient(bus, service, { run: cfg.run }) : createGrpcClient(service, where);
+  const pick = <M extends GenServiceMethods>(service: GenService<M>, where: string, timeoutMs = cfg.actorTimeoutMs) =>
+    where === 'nats' ? createBusClient(bus, service, { run: cfg.run, defaultTimeoutMs: timeoutMs }) : createGrpcClient(service, where);
   let policy: EpisodePorts['policy'];
   if (cfg.policy === 'simulated') {
     if (!cfg.simulatedTasks) throw new Error('rollout config: simulatedTasks is required with policy=simulated');
@@ -66,7 +70,7 @@ export async function serveRolloutWorker(input: Record<string, unknown>, logger:
       seed: process.pid,
     });
   } else {
-    policy = pick(Policy, cfg.policy);
+    policy = pick(Policy, cfg.policy, cfg.policyTimeoutMs);
   }
   const ports: EpisodePorts = { policy, sandbox: pick(Sandbox, cfg.sandbox), user: pick(UserSimulator, cfg.usersim) };
   const registry = metricsRegistry();
