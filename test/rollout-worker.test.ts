@@ -92,6 +92,23 @@ describeTau2('retail', 'rollout worker (in-process bus)', () => {
     expect(got.every((t) => t.components.find((c) => c.name === 'DB')?.value === 1)).toBe(true);
   });
 
+  it('stops pulling, without an unhandled rejection, when its task stream is deleted', async () => {
+    await setup(simulated());
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      await bus.deleteStream(runSubjects('wtest').tasksStream);
+      const failure = await worker!.ended();
+      expect(failure?.message).toMatch(/deleted/);
+      expect(worker!.currentState).toBe('stopped');
+      await new Promise((r) => setTimeout(r, 50));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('terminates malformed and invalid task messages', async () => {
     const got = await setup(simulated());
     const s = runSubjects('wtest');

@@ -76,5 +76,12 @@ export function registerRolloutServe(serve: Command): void {
       const running = await serveRolloutWorker(opts, logger);
       process.stderr.write(`rollout worker ${running.worker.currentState} for run ${opts.run}; Ctrl-C drains and stops\n`);
       onShutdown(logger, [() => running.close()]);
+      // A task stream that ends on its own (the run's streams deleted) ends the process, non-zero.
+      const failure = await running.worker.ended();
+      if (failure) {
+        process.stderr.write(`parley: rollout worker stopped: ${failure.message}\n`);
+        await running.close();
+        process.exit(1);
+      }
     });
 }

@@ -318,8 +318,11 @@ async function runPhase(
   const started = performance.now();
   server.resetCounters();
   let nextKill = o.killWorkerEvery;
-  const maybeKill = async () => {
-    while (o.killWorkerEvery > 0 && received.size >= nextKill) {
+  let killing = Promise.resolve();
+  const maybeKill = () => (killing = killing.then(killDue));
+  const killDue = async () => {
+    // No crash once everything arrived: its replacement would start after the workers were stopped.
+    while (o.killWorkerEvery > 0 && received.size >= nextKill && received.size < expected.length) {
       nextKill += o.killWorkerEvery;
       const victim = workers.shift()!;
       victim.crash();
@@ -353,6 +356,7 @@ async function runPhase(
   const busy = server.busy;
   const cpu = process.cpuUsage(cpu0);
   loopDelay.disable();
+  await killing; // a replacement being started is stopped with the others
   await Promise.all(workers.map((w) => w.stop()));
   stream.stop();
   await collector.catch(() => undefined);

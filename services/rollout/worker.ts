@@ -76,6 +76,7 @@ export class RolloutWorker {
   private state: WorkerState = 'idle';
   private stream: MessageStream | undefined;
   private loop: Promise<void> | undefined;
+  private failure: Error | undefined;
   private readonly inflight = new Set<Promise<void>>();
   private readonly inflightMsgs = new Set<BusMessage>();
   private readonly taskInfo = new Map<string, Promise<Map<string, TaskInfo>>>();
@@ -108,7 +109,19 @@ export class RolloutWorker {
       maxDeliver: this.opts.maxDeliver,
       maxAckPending: Math.max(this.opts.concurrency * 4, 64),
     });
-    this.loop = this.pull(consumer);
+    this.loop = this.pull(consumer).catch((e: unknown) => {
+      // The task stream ended on its own (deleted with its run, or a bus error that is not retryable):
+      // nothing more will arrive. In-flight episodes finish and publish; the owner learns it from ended().
+      this.failure = e instanceof Error ? e : new Error(String(e));
+      if (this.state === 'running') this.state = 'stopped';
+      this.deps.logger.error({ err: this.failure }, 'the task stream ended; this worker pulls no more tasks');
+    });
+  }
+
+  /** Resolves when pulling ends: with the error that ended it, or undefined after stop() or crash(). */
+  async ended(): Promise<Error | undefined> {
+    await this.loop;
+    return this.failure;
   }
 
   private async pull(consumer: Consumer): Promise<void> {
