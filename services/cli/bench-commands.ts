@@ -29,7 +29,9 @@ export function registerBenchCommands(program: Command): void {
     .option('--median-tokens <n>', 'median completion length', '60')
     .option('--ack-wait-ms <n>', 'task ack wait (redelivery delay after a crash)', '2000')
     .option('--seed <n>', 'seed', '1')
+    .option('--actor-processes', 'with --nats: run the sandbox and user simulator as their own `parley serve … --nats` processes')
     .action(async (opts: Record<string, string>) => {
+      if (opts.actorProcesses && !opts.nats) throw new CliError('--actor-processes needs --nats <url>: the processes reach each other through NATS');
       const report = await runRolloutBench(
         {
           tasks: int('--tasks', opts.tasks!, 1),
@@ -45,6 +47,7 @@ export function registerBenchCommands(program: Command): void {
           medianCompletionTokens: int('--median-tokens', opts.medianTokens!, 1),
           ackWaitMs: int('--ack-wait-ms', opts.ackWaitMs!, 100),
           seed: int('--seed', opts.seed!, 0),
+          actorProcesses: Boolean(opts.actorProcesses),
         },
         (line) => process.stderr.write(`${line}\n`),
       );
