@@ -76,6 +76,13 @@ async function expectRunRequired(p: Promise<unknown>): Promise<void> {
       await expectRunRequired(serveSandbox({ ...options, busUrl: nats.url }, logger));
     });
 
+    it('refuses a bus URL that is not a NATS server, naming --nats and not echoing the URL', async () => {
+      const e = await failure(serveSandbox({ ...options, busUrl: 'memory://secret@x', run: 'r' }, logger));
+      expect([e.code, e.field]).toEqual(['invalid_argument', 'nats']);
+      expect(e.message).toContain('a memory: URL');
+      expect(e.message).not.toContain('secret');
+    });
+
     it('parley serve sandbox --nats <url> --run <name> serves over NATS and says so', async () => {
       const env: NodeJS.ProcessEnv = { ...process.env, PARLEY_LOG_LEVEL: 'warn' };
       delete env.PARLEY_BUS_URL;

@@ -22,6 +22,12 @@ export interface BusTarget {
  */
 export function busTarget(settings: { url?: string; run?: string }): BusTarget | undefined {
   if (!settings.url) return undefined;
+  if (!/^(nats|tls):\/\//.test(settings.url.trim())) {
+    // memory:// would serve on a bus private to this process, which no other actor can reach.
+    const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(settings.url.trim())?.[1];
+    // The URL itself is not echoed: it may carry credentials.
+    throw invalidArgument('nats', `--nats (env PARLEY_BUS_URL) must be a nats://host:port URL of a NATS server, got ${scheme ? `a ${scheme}: URL` : 'no URL scheme'}`);
+  }
   if (!settings.run) throw invalidArgument('run', '--run (env PARLEY_RUN) is required with --nats (env PARLEY_BUS_URL): it names the run whose subjects are served');
   try {
     checkRunName(settings.run);
