@@ -5,7 +5,7 @@ import { Termination } from '../core/gen/parley/v1/sandbox_pb.js';
 import { DEFAULT_EPISODE_OPTIONS, EpisodeAbortedError, runEpisode } from './episode.js';
 import type { EpisodePorts } from './ports.js';
 
-/** A sandbox that predates OpenSession.fork and Evaluate.close_session (`modern` = false) or knows them. */
+/** A sandbox and user simulator that predate OpenSession.fork, Evaluate.close_session and End (`modern` = false), or know them. */
 function fakePorts(calls: string[], generate: () => Promise<unknown>, modern = false): EpisodePorts {
   const rec = <T>(name: string, value: T) => async () => {
     calls.push(name);
@@ -23,6 +23,7 @@ function fakePorts(calls: string[], generate: () => Promise<unknown>, modern = f
     user: {
       start: rec('user.start', { message: { content: 'hello' }, stop: 0 }),
       reply: rec('user.reply', { message: { content: 'thanks' }, stop: 0 }),
+      ...(modern ? { end: rec('user.end', { found: true, turns: 1 }) } : {}),
     },
     policy: {
       generate: async () => {
@@ -61,11 +62,11 @@ describe('runEpisode with an abort signal', () => {
 describe('runEpisode sandbox round trips', () => {
   const stopAfterOneTurn = async () => ({ message: { content: 'bye ###STOP###', toolCalls: [] }, promptTokenIds: [1], completionTokenIds: [2], completionLogprobs: [-0.1], finishReason: 'stop', policyVersion: 0n });
 
-  it('opens and forks in one call and closes with Evaluate when the sandbox supports it', async () => {
+  it('opens and forks in one call, closes with Evaluate and releases the conversation the agent ended', async () => {
     const calls: string[] = [];
     const t = await runEpisode(fakePorts(calls, stopAfterOneTurn, true), task, info);
     expect([t.reward, t.termination, t.terminationDetail], String(t.terminationDetail)).toEqual([1, Termination.AGENT_STOP, '']);
-    expect(calls).toEqual(['user.start', 'openSession', 'generate', 'evaluate']);
+    expect(calls).toEqual(['user.start', 'openSession', 'generate', 'evaluate', 'user.end']);
   });
 
   it('falls back to ForkSession and CloseSession with an older sandbox', async () => {

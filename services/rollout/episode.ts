@@ -100,6 +100,8 @@ const USER_STOPS: Partial<Record<UserStop, Termination>> = {
   [UserStop.TRANSFER]: Termination.TRANSFER,
   [UserStop.OUT_OF_SCOPE]: Termination.OUT_OF_SCOPE,
 };
+/** Terminations after which the simulator already considers the conversation over. */
+const USER_ENDED = new Set([Termination.USER_STOP, Termination.OUT_OF_SCOPE]);
 
 /**
  * Runs one episode and returns its Trajectory. Retryable actor failures are retried, then thrown as
@@ -152,11 +154,23 @@ export async function runEpisode(
     false,
   );
   userStart.catch(() => undefined); // awaited below, unless the sandbox fails first
+  // Releases the conversation once its Start settled (an End before it would find nothing).
+  const endUser = () =>
+    void userStart.then(
+      () => ports.user.end?.({ conversationId }).catch(() => undefined),
+      () => undefined,
+    );
 
   // A group shares one base session (opened idempotently); every sample forks it, so all start identical.
   // One call opens the base and forks it; a sandbox that predates `fork` answers without a copy.
-  const base = await call('tool', () => ports.sandbox.openSession({ domain: task.domain, taskId: task.taskId, sessionId: `${task.run}/${task.groupId}/base`, fork: true }));
-  const sessionId = base.forkSessionId || (await call('tool', () => ports.sandbox.forkSession({ sessionId: base.sessionId, count: 1 }))).sessionIds[0]!;
+  let base, sessionId: string;
+  try {
+    base = await call('tool', () => ports.sandbox.openSession({ domain: task.domain, taskId: task.taskId, sessionId: `${task.run}/${task.groupId}/base`, fork: true }));
+    sessionId = base.forkSessionId || (await call('tool', () => ports.sandbox.forkSession({ sessionId: base!.sessionId, count: 1 }))).sessionIds[0]!;
+  } catch (e) {
+    if (!(e instanceof EpisodeAbortedError)) endUser();
+    throw e;
+  }
   const tools: ToolSchema[] = base.tools;
 
   const messages: ChatMessage[] = [
@@ -253,6 +267,8 @@ export async function runEpisode(
   } catch (e) {
     if (e instanceof EpisodeAbortedError) throw e;
     if (e instanceof TransientEpisodeError) {
+      // The retry is a new attempt with a new conversation id: this one is over.
+      endUser();
       await ports.sandbox.closeSession({ sessionId }).catch(() => undefined);
       throw e;
     }
@@ -282,6 +298,9 @@ export async function runEpisode(
   }
   if (opts.signal?.aborted) throw new EpisodeAbortedError();
   if (!closed) await ports.sandbox.closeSession({ sessionId }).catch(() => undefined);
+  // A conversation the user did not end is released now, not at the simulator's idle TTL (a full
+  // simulator refuses new ones). Not awaited: nothing here depends on it, and a failure only delays that.
+  if (!USER_ENDED.has(termination)) endUser();
   const built = builder.build();
   timings.totalMs = performance.now() - started;
   if (built.prefixViolations > 0) detail = `${detail}${detail ? '; ' : ''}prefix_violations:${built.prefixViolations}`;

@@ -7,7 +7,8 @@ import type { Sandbox } from '../core/gen/parley/v1/sandbox_pb.js';
 import type { UserSimulator } from '../core/gen/parley/v1/usersim_pb.js';
 
 export type PolicyPort = Pick<ClientOf<typeof Policy>, 'generate'>;
-export type UserPort = Pick<ClientOf<typeof UserSimulator>, 'start' | 'reply'>;
+/** `end` is optional: a simulator without it forgets the conversation at its idle TTL. */
+export type UserPort = Pick<ClientOf<typeof UserSimulator>, 'start' | 'reply'> & Partial<Pick<ClientOf<typeof UserSimulator>, 'end'>>;
 export type SandboxPort = Pick<
   ClientOf<typeof Sandbox>,
   'listTasks' | 'openSession' | 'forkSession' | 'call' | 'evaluate' | 'closeSession'

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeTau2, tau2DomainDir } from '../../test/fixtures/tau2-data.js';
 import { ParleyError, Registry, createGrpcClient, createLogger, type ServiceClient } from '../core/index.js';
 import { Role } from '../core/gen/parley/v1/chat_pb.js';
-import { ReplyRequestSchema, StartRequestSchema, UserSimulator } from '../core/gen/parley/v1/usersim_pb.js';
+import { EndRequestSchema, ReplyRequestSchema, StartRequestSchema, UserSimulator } from '../core/gen/parley/v1/usersim_pb.js';
 import { serveUserSimulatorCommand, usersimCommand } from './cli.js';
 import { parseUserSimConfig } from './config.js';
 import { UserSimulatorService, serveUserSimulator, type RunningUserSimulator, type UserSimulatorMethods } from './index.js';
@@ -115,6 +115,19 @@ describeTau2('retail', 'UserSimulator limits', () => {
     expect(service.size).toBe(0);
     await start('z');
     expect(service.size).toBe(1);
+  });
+
+  it('End releases a conversation the agent ended, so a full service takes new ones (idempotent)', async () => {
+    const { service, start, reply } = make(50);
+    await start('a');
+    await start('b');
+    expect(await codeOf(start('c'))).toMatchObject({ code: 'resource_exhausted' });
+    await reply('a', 'Hello.');
+    expect(await service.end(create(EndRequestSchema, { conversationId: 'a' }))).toEqual({ found: true, turns: 2 }); // the opening turn and one reply
+    expect(await service.end(create(EndRequestSchema, { conversationId: 'a' }))).toEqual({ found: false, turns: 0 });
+    await start('c');
+    expect(await codeOf(reply('a', 'Still there?'))).toMatchObject({ code: 'not_found', message: /ended by the caller/ });
+    expect(await codeOf(service.end(create(EndRequestSchema, { conversationId: '' })))).toMatchObject({ code: 'invalid_argument' });
   });
 
   it('refuses a second Reply while one runs, and recycles ended conversations when full', async () => {

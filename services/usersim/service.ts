@@ -8,6 +8,7 @@ import { ParleyError, invalidArgument, metricsRegistry, type CallContext, type L
 import { Role } from '../core/gen/parley/v1/chat_pb.js';
 import {
   UserSimulator,
+  type EndRequest,
   type ReplyRequest,
   type ReplyResponseSchema,
   type StartRequest,
@@ -186,6 +187,22 @@ export class UserSimulatorService implements ServiceImpl<UserSimulatorMethods> {
         conv.busy = false;
         conv.lastActive = this.now();
       }
+    });
+  }
+
+  /**
+   * Forgets a conversation whose episode is over, so a full service need not wait for its idle TTL (a
+   * conversation the agent ended is never ended by the user). Idempotent: unknown ids answer found = false.
+   * A running turn finishes, but the conversation is gone for the next Reply.
+   */
+  async end(req: EndRequest): Promise<{ found: boolean; turns: number }> {
+    return this.counted('end', async () => {
+      checkId(req.conversationId);
+      const conv = this.conversations.get(req.conversationId);
+      if (!conv) return { found: false, turns: 0 };
+      this.forget(conv.id, 'ended by the caller');
+      this.metrics.conversations.set(this.conversations.size);
+      return { found: true, turns: conv.turns };
     });
   }
 

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file parley/v1/usersim.proto.
  */
 export const file_parley_v1_usersim: GenFile = /*@__PURE__*/
-  fileDesc("ChdwYXJsZXkvdjEvdXNlcnNpbS5wcm90bxIJcGFybGV5LnYxIqYBCgxTdGFydFJlcXVlc3QSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEg4KBmRvbWFpbhgCIAEoCRIPCgd0YXNrX2lkGAMgASgJEhAKCHNjZW5hcmlvGAQgASgJEhEKCXRhc2tfanNvbhgFIAEoCRIQCghncmVldGluZxgGIAEoCRIXCg9maXJzdF91dHRlcmFuY2UYByABKAkSDAoEc2VlZBgIIAEoAyJfCglVc2VyVXNhZ2USFQoNcHJvbXB0X3Rva2VucxgBIAEoAxIZChFjb21wbGV0aW9uX3Rva2VucxgCIAEoAxIQCghjb3N0X3VzZBgDIAEoARIOCgZjYWNoZWQYBCABKAgimQEKDVN0YXJ0UmVzcG9uc2USFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEicKB21lc3NhZ2UYAiABKAsyFi5wYXJsZXkudjEuQ2hhdE1lc3NhZ2USIQoEc3RvcBgDIAEoDjITLnBhcmxleS52MS5Vc2VyU3RvcBIjCgV1c2FnZRgEIAEoCzIULnBhcmxleS52MS5Vc2VyVXNhZ2UiVgoMUmVwbHlSZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRItCg1hZ2VudF9tZXNzYWdlGAIgASgLMhYucGFybGV5LnYxLkNoYXRNZXNzYWdlIoABCg1SZXBseVJlc3BvbnNlEicKB21lc3NhZ2UYASABKAsyFi5wYXJsZXkudjEuQ2hhdE1lc3NhZ2USIQoEc3RvcBgCIAEoDjITLnBhcmxleS52MS5Vc2VyU3RvcBIjCgV1c2FnZRgDIAEoCzIULnBhcmxleS52MS5Vc2VyVXNhZ2UqbQoIVXNlclN0b3ASGQoVVVNFUl9TVE9QX1VOU1BFQ0lGSUVEEAASEgoOVVNFUl9TVE9QX1NUT1AQARIWChJVU0VSX1NUT1BfVFJBTlNGRVIQAhIaChZVU0VSX1NUT1BfT1VUX09GX1NDT1BFEAMyhwEKDVVzZXJTaW11bGF0b3ISOgoFU3RhcnQSFy5wYXJsZXkudjEuU3RhcnRSZXF1ZXN0GhgucGFybGV5LnYxLlN0YXJ0UmVzcG9uc2USOgoFUmVwbHkSFy5wYXJsZXkudjEuUmVwbHlSZXF1ZXN0GhgucGFybGV5LnYxLlJlcGx5UmVzcG9uc2ViBnByb3RvMw", [file_parley_v1_chat]);
+  fileDesc("ChdwYXJsZXkvdjEvdXNlcnNpbS5wcm90bxIJcGFybGV5LnYxIqYBCgxTdGFydFJlcXVlc3QSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEg4KBmRvbWFpbhgCIAEoCRIPCgd0YXNrX2lkGAMgASgJEhAKCHNjZW5hcmlvGAQgASgJEhEKCXRhc2tfanNvbhgFIAEoCRIQCghncmVldGluZxgGIAEoCRIXCg9maXJzdF91dHRlcmFuY2UYByABKAkSDAoEc2VlZBgIIAEoAyJfCglVc2VyVXNhZ2USFQoNcHJvbXB0X3Rva2VucxgBIAEoAxIZChFjb21wbGV0aW9uX3Rva2VucxgCIAEoAxIQCghjb3N0X3VzZBgDIAEoARIOCgZjYWNoZWQYBCABKAgimQEKDVN0YXJ0UmVzcG9uc2USFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEicKB21lc3NhZ2UYAiABKAsyFi5wYXJsZXkudjEuQ2hhdE1lc3NhZ2USIQoEc3RvcBgDIAEoDjITLnBhcmxleS52MS5Vc2VyU3RvcBIjCgV1c2FnZRgEIAEoCzIULnBhcmxleS52MS5Vc2VyVXNhZ2UiVgoMUmVwbHlSZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRItCg1hZ2VudF9tZXNzYWdlGAIgASgLMhYucGFybGV5LnYxLkNoYXRNZXNzYWdlIoABCg1SZXBseVJlc3BvbnNlEicKB21lc3NhZ2UYASABKAsyFi5wYXJsZXkudjEuQ2hhdE1lc3NhZ2USIQoEc3RvcBgCIAEoDjITLnBhcmxleS52MS5Vc2VyU3RvcBIjCgV1c2FnZRgDIAEoCzIULnBhcmxleS52MS5Vc2VyVXNhZ2UiJQoKRW5kUmVxdWVzdBIXCg9jb252ZXJzYXRpb25faWQYASABKAkiKwoLRW5kUmVzcG9uc2USDQoFZm91bmQYASABKAgSDQoFdHVybnMYAiABKAUqbQoIVXNlclN0b3ASGQoVVVNFUl9TVE9QX1VOU1BFQ0lGSUVEEAASEgoOVVNFUl9TVE9QX1NUT1AQARIWChJVU0VSX1NUT1BfVFJBTlNGRVIQAhIaChZVU0VSX1NUT1BfT1VUX09GX1NDT1BFEAMyvQEKDVVzZXJTaW11bGF0b3ISOgoFU3RhcnQSFy5wYXJsZXkudjEuU3RhcnRSZXF1ZXN0GhgucGFybGV5LnYxLlN0YXJ0UmVzcG9uc2USOgoFUmVwbHkSFy5wYXJsZXkudjEuUmVwbHlSZXF1ZXN0GhgucGFybGV5LnYxLlJlcGx5UmVzcG9uc2USNAoDRW5kEhUucGFybGV5LnYxLkVuZFJlcXVlc3QaFi5wYXJsZXkudjEuRW5kUmVzcG9uc2ViBnByb3RvMw", [file_parley_v1_chat]);
 
 /**
  * @generated from message parley.v1.StartRequest
@@ -192,6 +192,49 @@ export const ReplyResponseSchema: GenMessage<ReplyResponse> = /*@__PURE__*/
   messageDesc(file_parley_v1_usersim, 4);
 
 /**
+ * @generated from message parley.v1.EndRequest
+ */
+export type EndRequest = Message<"parley.v1.EndRequest"> & {
+  /**
+   * @generated from field: string conversation_id = 1;
+   */
+  conversationId: string;
+};
+
+/**
+ * Describes the message parley.v1.EndRequest.
+ * Use `create(EndRequestSchema)` to create a new message.
+ */
+export const EndRequestSchema: GenMessage<EndRequest> = /*@__PURE__*/
+  messageDesc(file_parley_v1_usersim, 5);
+
+/**
+ * @generated from message parley.v1.EndResponse
+ */
+export type EndResponse = Message<"parley.v1.EndResponse"> & {
+  /**
+   * False when no such conversation was live (never started, already ended or dropped).
+   *
+   * @generated from field: bool found = 1;
+   */
+  found: boolean;
+
+  /**
+   * User turns it had (the opening one included).
+   *
+   * @generated from field: int32 turns = 2;
+   */
+  turns: number;
+};
+
+/**
+ * Describes the message parley.v1.EndResponse.
+ * Use `create(EndResponseSchema)` to create a new message.
+ */
+export const EndResponseSchema: GenMessage<EndResponse> = /*@__PURE__*/
+  messageDesc(file_parley_v1_usersim, 6);
+
+/**
  * Why the user stopped the conversation.
  *
  * @generated from enum parley.v1.UserStop
@@ -245,6 +288,17 @@ export const UserSimulator: GenService<{
     methodKind: "unary";
     input: typeof ReplyRequestSchema;
     output: typeof ReplyResponseSchema;
+  },
+  /**
+   * The episode is over (the agent stopped, transferred, or ran out of turns): forget the conversation
+   * now rather than at its idle TTL. Idempotent; an unknown id answers found = false.
+   *
+   * @generated from rpc parley.v1.UserSimulator.End
+   */
+  end: {
+    methodKind: "unary";
+    input: typeof EndRequestSchema;
+    output: typeof EndResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_parley_v1_usersim, 0);
