@@ -212,4 +212,18 @@ describeTau2('mock', 'sandbox limits', () => {
     const again = await client.openSession({ domain: 'mock', sessionId: 'episode-1' });
     expect(again.sessionId).toBe(fresh.sessionId);
   });
+
+  it('closes the least recently used group base to make room at the limit, never a working session', async () => {
+    await new Promise((r) => setTimeout(r, 400)); // the previous test's sessions expire
+    const g1 = await client.openSession({ domain: 'mock', sessionId: 'run/g1/base', fork: true }); // base + fork: 2 of 3
+    const g2 = await client.openSession({ domain: 'mock', sessionId: 'run/g2/base', fork: true }); // full: g1's base makes room
+    let e = await failure(client.call({ sessionId: g1.sessionId, toolName: 'get_users', argumentsJson: '{}' }));
+    expect([e.code, e.message]).toEqual(['not_found', expect.stringContaining('group base closed to make room')]);
+    // Both forks and g2's base (3 of 3) are live; the forks are never closed for room.
+    for (const id of [g1.forkSessionId, g2.forkSessionId, g2.sessionId]) await client.call({ sessionId: id, toolName: 'get_users', argumentsJson: '{}' });
+    const g3 = await client.openSession({ domain: 'mock', sessionId: 'run/g3/base', fork: true }); // evicts g2's base, then g3's own base for its fork
+    await client.call({ sessionId: g3.forkSessionId, toolName: 'get_users', argumentsJson: '{}' });
+    e = await failure(client.openSession({ domain: 'mock' })); // three working forks: no room
+    expect(e.code).toBe('resource_exhausted');
+  });
 });

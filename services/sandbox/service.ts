@@ -183,7 +183,8 @@ export class SandboxService {
           throw new ParleyError('failed_precondition', `task_id: initial state of task '${task.id}' cannot be applied: ${(e as Error).message}`, { field: 'task_id' });
         }
       }
-      const s = this.sessions.add(req.domain, task, env, req.sessionId || undefined);
+      // A base opened to be forked may be closed to make room at the session limit: a later sample reopens it.
+      const s = this.sessions.add(req.domain, task, env, req.sessionId || undefined, { evictable: req.fork === true && req.sessionId !== '' });
       this.metrics.opened.inc({ domain: req.domain, kind: 'open' });
       this.metrics.sessions.set(this.sessions.size);
       return this.opened(s.id, d, env, task, req.fork);
@@ -289,7 +290,8 @@ export class SandboxService {
   /** `count` copies of the session `id`, each a new session. */
   private fork(id: string, count: number): string[] {
     const s = this.sessions.get(id);
-    if (this.sessions.size + count > this.config.maxSessions) {
+    // All or nothing for several copies; a single one may make room by closing an idle group base.
+    if (count > 1 && this.sessions.size + count > this.config.maxSessions) {
       throw new ParleyError('resource_exhausted', `fork of ${count} would exceed the limit of ${this.config.maxSessions} open sessions`);
     }
     const ids: string[] = [];

@@ -19,6 +19,11 @@ export interface Session {
   env: Environment;
   calls: number;
   lastUsed: number;
+  /**
+   * A group's base, opened only to be forked: at the session limit the least recently used one is
+   * closed to make room (a sample that still needs it opens it again, identically, by its id).
+   */
+  evictable?: boolean;
 }
 
 const SESSION_ID = /^[A-Za-z0-9._:@/-]{1,128}$/;
@@ -26,7 +31,7 @@ const TOMBSTONES = 10_000;
 
 export class SessionStore {
   private readonly sessions = new Map<string, Session>();
-  private readonly gone = new Map<string, 'closed' | 'expired'>();
+  private readonly gone = new Map<string, 'closed' | 'expired' | 'evicted'>();
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
@@ -49,15 +54,18 @@ export class SessionStore {
     }
   }
 
-  /** Adds a session. Throws resource_exhausted at the session limit, already_exists on a live duplicate id. */
-  add(domain: string, task: Tau2Task | undefined, env: Environment, id?: string): Session {
+  /**
+   * Adds a session. At the session limit the least recently used evictable session (a group base) makes
+   * room; with none, throws resource_exhausted. Throws already_exists on a live duplicate id.
+   */
+  add(domain: string, task: Tau2Task | undefined, env: Environment, id?: string, opts: { evictable?: boolean } = {}): Session {
     this.sweep();
     const sid = id || randomUUID();
     if (this.sessions.has(sid)) throw new ParleyError('already_exists', `session_id: session '${sid}' already exists`, { field: 'session_id' });
-    if (this.sessions.size >= this.limits.maxSessions) {
+    if (this.sessions.size >= this.limits.maxSessions && !this.evictOne()) {
       throw new ParleyError('resource_exhausted', `too many open sessions: the limit is ${this.limits.maxSessions}; close sessions or raise maxSessions`);
     }
-    const s: Session = { id: sid, domain, task, env, calls: 0, lastUsed: this.now() };
+    const s: Session = { id: sid, domain, task, env, calls: 0, lastUsed: this.now(), ...(opts.evictable ? { evictable: true } : {}) };
     this.sessions.set(sid, s);
     this.gone.delete(sid);
     return s;
@@ -74,7 +82,14 @@ export class SessionStore {
       return s;
     }
     const why = this.gone.get(id);
-    const detail = why === 'closed' ? 'was closed' : why === 'expired' ? `expired after ${this.limits.idleTtlMs} ms idle` : 'does not exist';
+    const detail =
+      why === 'closed'
+        ? 'was closed'
+        : why === 'expired'
+          ? `expired after ${this.limits.idleTtlMs} ms idle`
+          : why === 'evicted'
+            ? 'was a group base closed to make room at the session limit (open it again)'
+            : 'does not exist';
     throw new ParleyError('not_found', `session '${id}' ${detail}`, { field: 'session_id' });
   }
 
@@ -93,7 +108,15 @@ export class SessionStore {
     return s;
   }
 
-  private retire(id: string, why: 'closed' | 'expired'): void {
+  /** Closes the least recently used evictable session; false when there is none. */
+  private evictOne(): boolean {
+    let victim: Session | undefined;
+    for (const s of this.sessions.values()) if (s.evictable && (!victim || s.lastUsed < victim.lastUsed)) victim = s;
+    if (victim) this.retire(victim.id, 'evicted');
+    return victim !== undefined;
+  }
+
+  private retire(id: string, why: 'closed' | 'expired' | 'evicted'): void {
     this.sessions.delete(id);
     this.gone.set(id, why);
     if (this.gone.size > TOMBSTONES) this.gone.delete(this.gone.keys().next().value as string);
