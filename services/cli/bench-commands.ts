@@ -22,7 +22,7 @@ export function registerBenchCommands(program: Command): void {
     .option('--concurrency <n>', 'episodes in flight per worker', '16')
     .option('--kill-worker-every <n>', 'crash a worker after every N received trajectories (0 = never)', '0')
     .option('--out <dir>', 'output folder for report.json', 'out/bench-rollout')
-    .option('--data-dir <folder>', 'tau2 data root holding retail/', process.env.PARLEY_TAU2_DATA ?? '../shared/data/tau2')
+    .option('--data-dir <folder>', 'the τ² retail folder, or the data root holding retail/', process.env.PARLEY_TAU2_DATA ?? '../shared/data/tau2')
     .option('--nats <url>', 'use a NATS server instead of the embedded bus')
     .option('--capacity <tokens/s>', 'simulated server decode capacity', '20000')
     .option('--max-seq-rate <tokens/s>', 'simulated per-sequence decode speed', '400')

@@ -4,9 +4,9 @@
 // orchestration overhead and the exactly-once accounting of trajectories.
 
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fromBinary } from '@bufbuild/protobuf';
@@ -132,8 +132,19 @@ function pct(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
 
+/**
+ * The τ² data root for `dir`: the root itself (holding retail/), or the parent of a retail folder (holding
+ * tasks.json and db.json). Throws naming both forms when it is neither.
+ */
+export function tau2Root(dir: string): string {
+  if (existsSync(join(dir, 'retail', 'tasks.json'))) return dir;
+  if (existsSync(join(dir, 'tasks.json')) && existsSync(join(dir, 'db.json')) && basename(dir) === 'retail') return dirname(dir);
+  throw new Error(`--data-dir ${dir}: expected the τ² retail folder (tasks.json, db.json) or the data root holding retail/`);
+}
+
 /** Runs the asynchronous phase (and the batch-synchronous baseline) and writes DIR/report.json. `progress` gets one-line updates. */
 export async function runRolloutBench(o: RolloutBenchOptions, progress: (line: string) => void = () => undefined) {
+  o = { ...o, dataDir: tau2Root(o.dataDir) };
   const logger = createLogger('bench', process.env.PARLEY_LOG_LEVEL ?? 'warn');
   const registry = new Registry();
   const bus = await connectBus(o.natsUrl);
