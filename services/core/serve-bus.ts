@@ -22,9 +22,10 @@ export interface BusTarget {
  */
 export function busTarget(settings: { url?: string; run?: string }): BusTarget | undefined {
   if (!settings.url) return undefined;
-  if (!/^(nats|tls):\/\//.test(settings.url.trim())) {
+  const url = settings.url.trim();
+  if (!/^(nats|tls):\/\//.test(url)) {
     // memory:// would serve on a bus private to this process, which no other actor can reach.
-    const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(settings.url.trim())?.[1];
+    const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1];
     // The URL itself is not echoed: it may carry credentials.
     throw invalidArgument('nats', `--nats (env PARLEY_BUS_URL) must be a nats://host:port URL of a NATS server, got ${scheme ? `a ${scheme}: URL` : 'no URL scheme'}`);
   }

@@ -163,14 +163,15 @@ export async function runEpisode(
 
   // A group shares one base session (opened idempotently); every sample forks it, so all start identical.
   // One call opens the base and forks it; a sandbox that predates `fork` answers without a copy.
-  let base, sessionId: string;
-  try {
-    base = await call('tool', () => ports.sandbox.openSession({ domain: task.domain, taskId: task.taskId, sessionId: `${task.run}/${task.groupId}/base`, fork: true }));
-    sessionId = base.forkSessionId || (await call('tool', () => ports.sandbox.forkSession({ sessionId: base!.sessionId, count: 1 }))).sessionIds[0]!;
-  } catch (e) {
+  const openSample = async () => {
+    const base = await call('tool', () => ports.sandbox.openSession({ domain: task.domain, taskId: task.taskId, sessionId: `${task.run}/${task.groupId}/base`, fork: true }));
+    const sessionId = base.forkSessionId || (await call('tool', () => ports.sandbox.forkSession({ sessionId: base.sessionId, count: 1 }))).sessionIds[0]!;
+    return { base, sessionId };
+  };
+  const { base, sessionId } = await openSample().catch((e: unknown) => {
     if (!(e instanceof EpisodeAbortedError)) endUser();
     throw e;
-  }
+  });
   const tools: ToolSchema[] = base.tools;
 
   const messages: ChatMessage[] = [

@@ -29,9 +29,17 @@ export interface Session {
 const SESSION_ID = /^[A-Za-z0-9._:@/-]{1,128}$/;
 const TOMBSTONES = 10_000;
 
+type GoneReason = 'closed' | 'expired' | 'evicted';
+/** What a call on a session that is gone is told, by why it went. */
+const GONE: Record<GoneReason, (idleTtlMs: number) => string> = {
+  closed: () => 'was closed',
+  expired: (ttl) => `expired after ${ttl} ms idle`,
+  evicted: () => 'was a group base closed to make room at the session limit (open it again)',
+};
+
 export class SessionStore {
   private readonly sessions = new Map<string, Session>();
-  private readonly gone = new Map<string, 'closed' | 'expired' | 'evicted'>();
+  private readonly gone = new Map<string, GoneReason>();
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
@@ -82,14 +90,7 @@ export class SessionStore {
       return s;
     }
     const why = this.gone.get(id);
-    const detail =
-      why === 'closed'
-        ? 'was closed'
-        : why === 'expired'
-          ? `expired after ${this.limits.idleTtlMs} ms idle`
-          : why === 'evicted'
-            ? 'was a group base closed to make room at the session limit (open it again)'
-            : 'does not exist';
+    const detail = why ? GONE[why](this.limits.idleTtlMs) : 'does not exist';
     throw new ParleyError('not_found', `session '${id}' ${detail}`, { field: 'session_id' });
   }
 
@@ -116,7 +117,7 @@ export class SessionStore {
     return victim !== undefined;
   }
 
-  private retire(id: string, why: 'closed' | 'expired' | 'evicted'): void {
+  private retire(id: string, why: GoneReason): void {
     this.sessions.delete(id);
     this.gone.set(id, why);
     if (this.gone.size > TOMBSTONES) this.gone.delete(this.gone.keys().next().value as string);
