@@ -151,6 +151,18 @@ describeTau2('retail', 'sandbox over gRPC', () => {
     await client.closeSession({ sessionId: a.sessionId });
   });
 
+  it('replays a task\'s gold actions after its first session opened, before any Evaluate, with the reference hash', async () => {
+    const task = oracle.tasks.filter((t: any) => t.db_changed).at(-1);
+    const retail = sb.service.domains.get('retail')!;
+    expect(retail.goldCache.has(task.id)).toBe(false);
+    const s = await client.openSession({ domain: 'retail', taskId: task.id, sessionId: '' });
+    // Queued behind the answer, computed on a later turn of the event loop.
+    for (let i = 0; i < 50 && !retail.goldCache.has(task.id); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(retail.goldCache.get(task.id)?.db).toBe(task.final_db_hash);
+    const scored = await client.evaluate({ sessionId: s.sessionId, termination: Termination.AGENT_STOP, messages: [], closeSession: true });
+    expect(scored.goldDbHash).toBe(task.final_db_hash);
+  });
+
   it('scores mock tasks with initialization actions and env assertions', async () => {
     const { sessionId } = await client.openSession({ domain: 'mock', taskId: 'update_task_with_history_and_env_assertions' });
     const r0 = await client.evaluate({ sessionId, termination: Termination.AGENT_STOP, messages: [] });

@@ -16,10 +16,42 @@ export interface BuiltTokens {
   prefixViolations: number;
 }
 
+/** A growable typed array: capacity doubles, so a long episode copies its tokens O(log n) times. */
+class Growable<T extends Uint32Array | Uint8Array | Float32Array> {
+  length = 0;
+  constructor(
+    private data: T,
+    private readonly make: (n: number) => T,
+  ) {}
+
+  reserve(n: number): void {
+    if (n <= this.data.length) return;
+    const next = this.make(Math.max(n, this.data.length * 2));
+    next.set(this.data.subarray(0, this.length) as never);
+    this.data = next;
+  }
+
+  push(x: number): void {
+    this.data[this.length++] = x;
+  }
+
+  at(i: number): number {
+    return this.data[i]!;
+  }
+
+  toArray(): number[] {
+    return Array.from(this.data.subarray(0, this.length));
+  }
+}
+
+// Token ids and log-probs live in typed arrays (off the JS heap): an episode's sequence grows for seconds,
+// and as plain arrays every young-generation collection would copy it until it was promoted.
+const INITIAL_CAPACITY = 1024;
+
 export class TrajectoryBuilder {
-  private tokens: number[] = [];
-  private mask: number[] = [];
-  private lps: number[] = [];
+  private tokens = new Growable(new Uint32Array(INITIAL_CAPACITY), (n) => new Uint32Array(n));
+  private mask = new Growable(new Uint8Array(INITIAL_CAPACITY), (n) => new Uint8Array(n));
+  private lps = new Growable(new Float32Array(INITIAL_CAPACITY), (n) => new Float32Array(n));
   private readonly spans: Span[] = [];
   private violations = 0;
 
@@ -31,14 +63,14 @@ export class TrajectoryBuilder {
   addTurn(promptIds: readonly number[], completionIds: readonly number[], logprobs: readonly number[], gapRole: string): void {
     const n = this.tokens.length;
     let extends_ = promptIds.length >= n;
-    for (let i = 0; extends_ && i < n; i++) if (promptIds[i] !== this.tokens[i]) extends_ = false;
+    for (let i = 0; extends_ && i < n; i++) if (promptIds[i] !== this.tokens.at(i)) extends_ = false;
     if (!extends_) {
       this.violations++;
-      this.tokens = [];
-      this.mask = [];
-      this.lps = [];
+      this.tokens.length = this.mask.length = this.lps.length = 0;
       this.spans.length = 0;
     }
+    const total = Math.max(this.tokens.length, promptIds.length) + completionIds.length;
+    for (const g of [this.tokens, this.mask, this.lps]) g.reserve(total);
     const start = this.tokens.length;
     if (promptIds.length > start) {
       this.spans.push({ role: start === 0 ? 'prompt' : gapRole, start, end: promptIds.length });
@@ -49,11 +81,11 @@ export class TrajectoryBuilder {
       }
     }
     const cStart = this.tokens.length;
-    completionIds.forEach((id, i) => {
-      this.tokens.push(id);
+    for (let i = 0; i < completionIds.length; i++) {
+      this.tokens.push(completionIds[i]!);
       this.mask.push(1);
       this.lps.push(logprobs[i] ?? 0);
-    });
+    }
     if (completionIds.length) this.spans.push({ role: 'assistant', start: cStart, end: this.tokens.length });
   }
 
@@ -62,6 +94,6 @@ export class TrajectoryBuilder {
   }
 
   build(): BuiltTokens {
-    return { tokenIds: [...this.tokens], lossMask: [...this.mask], logprobs: [...this.lps], spans: this.spans.map((s) => ({ ...s })), prefixViolations: this.violations };
+    return { tokenIds: this.tokens.toArray(), lossMask: this.mask.toArray(), logprobs: this.lps.toArray(), spans: this.spans.map((s) => ({ ...s })), prefixViolations: this.violations };
   }
 }

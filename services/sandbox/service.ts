@@ -13,7 +13,7 @@ import type { Domain, Tau2Task } from './domain.js';
 import { ToolError } from './domain.js';
 import { loadDomain } from './domains/index.js';
 import { Environment } from './environment.js';
-import { evaluateEpisode, type EvalMessage } from './evaluate.js';
+import { evaluateEpisode, goldHashes, type EvalMessage } from './evaluate.js';
 import { parsePyJson } from './pyjson.js';
 import { renderScenario } from './scenario.js';
 import { SessionStore } from './sessions.js';
@@ -187,6 +187,7 @@ export class SandboxService {
       const s = this.sessions.add(req.domain, task, env, req.sessionId || undefined, { evictable: req.fork === true && req.sessionId !== '' });
       this.metrics.opened.inc({ domain: req.domain, kind: 'open' });
       this.metrics.sessions.set(this.sessions.size);
+      if (task) this.warmGold(d, task);
       return this.opened(s.id, d, env, task, req.fork);
     },
 
@@ -301,7 +302,42 @@ export class SandboxService {
     return ids;
   }
 
+  /** Tasks whose gold hashes are computed after the current call (see warmGold). */
+  private readonly goldQueued = new Map<string, { d: LoadedDomain; task: Tau2Task }>();
+  private goldTimer: NodeJS.Immediate | undefined;
+
+  /**
+   * Replaying a task's gold actions and hashing the result costs milliseconds (about 3 ms for retail) and
+   * used to land on the first Evaluate of each task, in the middle of the episode's closing call. A session
+   * opened for a task now queues that work for right after its answer has been sent, while the episode
+   * runs; Evaluate still computes it itself if it comes first.
+   */
+  private warmGold(d: LoadedDomain, task: Tau2Task): void {
+    const key = `${d.domain.name}\u0000${task.id}`;
+    if (d.goldCache.has(task.id) || this.goldQueued.has(key)) return;
+    this.goldQueued.set(key, { d, task });
+    this.goldTimer ??= setImmediate(() => this.computeQueuedGold());
+  }
+
+  /** Computes one queued task's gold hashes per turn of the event loop, so calls in between are not held up. */
+  private computeQueuedGold(): void {
+    this.goldTimer = undefined;
+    const next = this.goldQueued.entries().next();
+    if (next.done) return;
+    const [key, { d, task }] = next.value;
+    this.goldQueued.delete(key);
+    try {
+      if (!d.goldCache.has(task.id)) d.goldCache.set(task.id, goldHashes(d.domain, task));
+    } catch {
+      // Left to Evaluate, which computes it again and answers the error to its caller.
+    }
+    if (this.goldQueued.size > 0) this.goldTimer = setImmediate(() => this.computeQueuedGold());
+  }
+
   stop(): void {
+    if (this.goldTimer) clearImmediate(this.goldTimer);
+    this.goldTimer = undefined;
+    this.goldQueued.clear();
     this.sessions.stop();
   }
 }

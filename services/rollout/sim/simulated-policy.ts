@@ -73,8 +73,9 @@ export class SimulatedPolicy implements PolicyPort {
     return Math.max(4, Math.min(4000, Math.round(this.opts.medianCompletionTokens * Math.exp(this.opts.sigma * z))));
   }
 
-  private fakeTokens(n: number): number[] {
-    return Array.from({ length: n }, () => 1000 + Math.floor(this.rand() * 30000));
+  private pushFakeTokens(into: number[], n: number): number[] {
+    for (let i = 0; i < n; i++) into.push(1000 + Math.floor(this.rand() * 30000));
+    return into;
   }
 
   private next(task: Tau2Task | undefined, c: Conversation): Partial<ChatMessage> {
@@ -111,10 +112,12 @@ export class SimulatedPolicy implements PolicyPort {
     const messages = (req.messages ?? []) as ChatMessage[];
     for (const m of messages.slice(c.seen)) {
       if (m.role === Role.ASSISTANT && m.tokenIds?.length) continue; // already in the sequence
-      c.tokens.push(...this.fakeTokens(4 + Math.ceil((m.content?.length ?? 0) / 4)));
+      this.pushFakeTokens(c.tokens, 4 + Math.ceil((m.content?.length ?? 0) / 4));
     }
     c.seen = messages.length;
-    const prompt = [...c.tokens];
+    // The prompt is copied once the tokens are decoded, not held through the wait: a real server's reply
+    // is decoded then too, and thousands of ids kept alive across a generation only make garbage that lives.
+    const promptLength = c.tokens.length;
     const reply = this.next(this.opts.tasks.get(taskIdOf(id)), c);
     c.step++;
     const n = this.completionLength();
@@ -124,8 +127,9 @@ export class SimulatedPolicy implements PolicyPort {
     b.notifyLagMs += performance.now() - timing.finishedMs;
     b.turns++;
     this.backend.set(id, b);
-    const completion = this.fakeTokens(n);
-    c.tokens.push(...completion);
+    const prompt = c.tokens.slice(0, promptLength);
+    const completion = this.pushFakeTokens([], n);
+    for (const t of completion) c.tokens.push(t);
     if (reply.content?.includes('###STOP###')) this.conversations.delete(id); // the agent ends the episode here
     const res: MessageInitShape<typeof GenerateResponseSchema> = {
       promptTokenIds: prompt,
