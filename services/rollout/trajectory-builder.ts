@@ -16,17 +16,22 @@ export interface BuiltTokens {
   prefixViolations: number;
 }
 
+// Token ids and log-probs live in typed arrays (off the JS heap): an episode's sequence grows for seconds,
+// and as plain arrays every young-generation collection would copy it until it was promoted.
+const INITIAL_CAPACITY = 1024;
+
 /** A growable typed array: capacity doubles, so a long episode copies its tokens O(log n) times. */
 class Growable<T extends Uint32Array | Uint8Array | Float32Array> {
   length = 0;
-  constructor(
-    private data: T,
-    private readonly make: (n: number) => T,
-  ) {}
+  private data: T;
+
+  constructor(private readonly make: new (n: number) => T) {
+    this.data = new make(INITIAL_CAPACITY);
+  }
 
   reserve(n: number): void {
     if (n <= this.data.length) return;
-    const next = this.make(Math.max(n, this.data.length * 2));
+    const next = new this.make(Math.max(n, this.data.length * 2));
     next.set(this.data.subarray(0, this.length) as never);
     this.data = next;
   }
@@ -44,14 +49,10 @@ class Growable<T extends Uint32Array | Uint8Array | Float32Array> {
   }
 }
 
-// Token ids and log-probs live in typed arrays (off the JS heap): an episode's sequence grows for seconds,
-// and as plain arrays every young-generation collection would copy it until it was promoted.
-const INITIAL_CAPACITY = 1024;
-
 export class TrajectoryBuilder {
-  private tokens = new Growable(new Uint32Array(INITIAL_CAPACITY), (n) => new Uint32Array(n));
-  private mask = new Growable(new Uint8Array(INITIAL_CAPACITY), (n) => new Uint8Array(n));
-  private lps = new Growable(new Float32Array(INITIAL_CAPACITY), (n) => new Float32Array(n));
+  private readonly tokens = new Growable(Uint32Array);
+  private readonly mask = new Growable(Uint8Array);
+  private readonly lps = new Growable(Float32Array);
   private readonly spans: Span[] = [];
   private violations = 0;
 

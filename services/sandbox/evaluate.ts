@@ -67,6 +67,16 @@ export function goldHashes(domain: Domain, task: Tau2Task): { db: string; user: 
   return { db: env.dbHash(), user: env.userDbHash() };
 }
 
+/** The task's gold hashes from `cache`, computed and remembered there when missing. */
+export function cachedGoldHashes(domain: Domain, task: Tau2Task, cache?: Map<string, { db: string; user: string | null }>): { db: string; user: string | null } {
+  let gold = cache?.get(task.id);
+  if (!gold) {
+    gold = goldHashes(domain, task);
+    cache?.set(task.id, gold);
+  }
+  return gold;
+}
+
 function communicate(task: Tau2Task, messages: EvalMessage[]): { value: number; detail: string } {
   const infos = task.evaluation_criteria?.communicate_info ?? [];
   if (infos.length === 0) return { value: 1, detail: 'no communicate_info' };
@@ -134,11 +144,7 @@ export function evaluateEpisode(
   goldCache?: Map<string, { db: string; user: string | null }>,
 ): EvaluationResult {
   const basis = (task.evaluation_criteria?.reward_basis ?? DEFAULT_BASIS) as ComponentName[];
-  let gold = goldCache?.get(task.id);
-  if (!gold) {
-    gold = goldHashes(env.domain, task);
-    goldCache?.set(task.id, gold);
-  }
+  const gold = cachedGoldHashes(env.domain, task, goldCache);
   const dbHashNow = env.dbHash();
   const userHashNow = env.userDbHash();
   const dbOk = dbHashNow === gold.db && userHashNow === gold.user;

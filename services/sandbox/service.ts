@@ -13,7 +13,7 @@ import type { Domain, Tau2Task } from './domain.js';
 import { ToolError } from './domain.js';
 import { loadDomain } from './domains/index.js';
 import { Environment } from './environment.js';
-import { evaluateEpisode, goldHashes, type EvalMessage } from './evaluate.js';
+import { cachedGoldHashes, evaluateEpisode, type EvalMessage } from './evaluate.js';
 import { parsePyJson } from './pyjson.js';
 import { renderScenario } from './scenario.js';
 import { SessionStore } from './sessions.js';
@@ -302,8 +302,8 @@ export class SandboxService {
     return ids;
   }
 
-  /** Tasks whose gold hashes are computed after the current call (see warmGold). */
-  private readonly goldQueued = new Map<string, { d: LoadedDomain; task: Tau2Task }>();
+  /** Tasks whose gold hashes are computed after the current call (see warmGold), with their domain. */
+  private readonly goldQueued = new Map<Tau2Task, LoadedDomain>();
   private goldTimer: NodeJS.Immediate | undefined;
 
   /**
@@ -313,9 +313,8 @@ export class SandboxService {
    * runs; Evaluate still computes it itself if it comes first.
    */
   private warmGold(d: LoadedDomain, task: Tau2Task): void {
-    const key = `${d.domain.name}\u0000${task.id}`;
-    if (d.goldCache.has(task.id) || this.goldQueued.has(key)) return;
-    this.goldQueued.set(key, { d, task });
+    if (d.goldCache.has(task.id) || this.goldQueued.has(task)) return;
+    this.goldQueued.set(task, d);
     this.goldTimer ??= setImmediate(() => this.computeQueuedGold());
   }
 
@@ -324,10 +323,10 @@ export class SandboxService {
     this.goldTimer = undefined;
     const next = this.goldQueued.entries().next();
     if (next.done) return;
-    const [key, { d, task }] = next.value;
-    this.goldQueued.delete(key);
+    const [task, d] = next.value;
+    this.goldQueued.delete(task);
     try {
-      if (!d.goldCache.has(task.id)) d.goldCache.set(task.id, goldHashes(d.domain, task));
+      cachedGoldHashes(d.domain, task, d.goldCache);
     } catch {
       // Left to Evaluate, which computes it again and answers the error to its caller.
     }

@@ -129,7 +129,7 @@ export class SimulatedPolicy implements PolicyPort {
     this.backend.set(id, b);
     const prompt = c.tokens.slice(0, promptLength);
     const completion = this.pushFakeTokens([], n);
-    for (const t of completion) c.tokens.push(t);
+    c.tokens.push(...completion);
     if (reply.content?.includes('###STOP###')) this.conversations.delete(id); // the agent ends the episode here
     const res: MessageInitShape<typeof GenerateResponseSchema> = {
       promptTokenIds: prompt,
