@@ -34,7 +34,7 @@ it('the entrypoints take the arguments the controller passes', () => {
   const learner = groupContainers('learner', spec, config).containers;
   expect(read('Dockerfile.engine')).toContain('ENTRYPOINT ["python", "-m", "parley_engine"]');
   expect(learner.find((c) => c.name === 'engine')!.args!.slice(0, 1)).toEqual(['serve']);
-  expect(read('Dockerfile')).toContain('ENTRYPOINT ["node", "/app/bin/parley.js"]');
+  expect(read('Dockerfile')).toContain('ENTRYPOINT ["node", "--max-semi-space-size=64", "/app/bin/parley.js"]');
   expect(learner.find((c) => c.name === 'learner')!.args!.slice(0, 2)).toEqual(['serve', 'learner']);
   expect(existsSync(join(REPO, 'services/learner/engine/parley_engine/__main__.py'))).toBe(true);
 });

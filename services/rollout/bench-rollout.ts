@@ -17,7 +17,7 @@ import { createLocalClient } from '../core/local-client.js';
 import { createLogger } from '../core/logger.js';
 import { Registry } from '../core/metrics.js';
 import { runSubjects } from '../core/run-subjects.js';
-import { TrajectorySchema, type Trajectory } from '../core/gen/parley/v1/rollout_pb.js';
+import { TrajectorySummarySchema, type TrajectorySummary } from '../core/gen/parley/v1/rollout_pb.js';
 import { Sandbox } from '../core/gen/parley/v1/sandbox_pb.js';
 import { UserSimulator } from '../core/gen/parley/v1/usersim_pb.js';
 import { resolveSandboxConfig } from '../sandbox/config.js';
@@ -112,7 +112,7 @@ interface Received {
   reward: number;
   turns: number;
   sampled: number;
-  timings: Trajectory['timings'];
+  timings: TrajectorySummary['timings'];
 }
 
 const LOOP_RESOLUTION_MS = 10;
@@ -210,10 +210,11 @@ async function startActorProcesses(
   progress: (line: string) => void,
 ): Promise<() => Promise<void>> {
   const cli = fileURLToPath(new URL('../../bin/parley.js', import.meta.url));
+  const node = [process.execPath, '--max-semi-space-size=64', cli]; // as bin/parley.js's shebang runs it
   const common = ['--host', '127.0.0.1', '--port', '0', '--metrics-port', '-1', '--nats', natsUrl, '--run', run];
   const children = [
-    spawn(process.execPath, [cli, 'serve', 'sandbox', ...common, '--data-dir', dataDir, '--domains', 'retail', '--max-sessions', '1000000'], { stdio: ['ignore', 'ignore', 'pipe'] }),
-    spawn(process.execPath, [cli, 'serve', 'usersim', ...common, '--mode', 'scripted', '--max-conversations', '1000000'], {
+    spawn(node[0]!, [...node.slice(1), 'serve', 'sandbox', ...common, '--data-dir', dataDir, '--domains', 'retail', '--max-sessions', '1000000'], { stdio: ['ignore', 'ignore', 'pipe'] }),
+    spawn(node[0]!, [...node.slice(1), 'serve', 'usersim', ...common, '--mode', 'scripted', '--max-conversations', '1000000'], {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, PARLEY_TAU2_DATA: dataDir },
     }),
@@ -295,9 +296,11 @@ async function runPhase(
   let notify: () => void = () => undefined;
   const collector = (async () => {
     for await (const m of stream) {
-      const t = fromBinary(TrajectorySchema, m.data);
+      // The bench counts and scores: the summary view skips the token arrays a trainer would decode.
+      const t = fromBinary(TrajectorySummarySchema, m.data, { readUnknownFields: false });
+      const sampled = t.spans.reduce((n, s) => n + (s.role === 'assistant' ? s.end - s.start : 0), 0);
       if (received.has(t.id)) duplicates++;
-      else received.set(t.id, { reward: t.reward, turns: t.turns, sampled: t.lossMask.reduce((a, b) => a + b, 0), timings: t.timings });
+      else received.set(t.id, { reward: t.reward, turns: t.turns, sampled, timings: t.timings });
       m.ack();
       notify();
     }

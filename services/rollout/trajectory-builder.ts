@@ -45,7 +45,10 @@ class Growable<T extends Uint32Array | Uint8Array | Float32Array> {
   }
 
   toArray(): number[] {
-    return Array.from(this.data.subarray(0, this.length));
+    // An indexed loop: Array.from goes through the iterator protocol, one result object per element.
+    const out = new Array<number>(this.length);
+    for (let i = 0; i < this.length; i++) out[i] = this.data[i]!;
+    return out;
   }
 }
 

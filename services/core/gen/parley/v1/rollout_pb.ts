@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file parley/v1/rollout.proto.
  */
 export const file_parley_v1_rollout: GenFile = /*@__PURE__*/
-  fileDesc("ChdwYXJsZXkvdjEvcm9sbG91dC5wcm90bxIJcGFybGV5LnYxItkBCgtSb2xsb3V0VGFzaxILCgNydW4YASABKAkSDwoHdGFza19pZBgCIAEoCRIOCgZkb21haW4YAyABKAkSEAoIZ3JvdXBfaWQYBCABKAkSFAoMc2FtcGxlX2luZGV4GAUgASgFEhIKCmdyb3VwX3NpemUYBiABKAUSDwoHaG9yaXpvbhgHIAEoBRIaChJtaW5fcG9saWN5X3ZlcnNpb24YCCABKAMSDAoEbW9kZRgJIAEoCRIMCgRzZWVkGAogASgDEhcKD2ZpcnN0X3V0dGVyYW5jZRgLIAEoCSI0CghUdXJuU3BhbhIMCgRyb2xlGAEgASgJEg0KBXN0YXJ0GAIgASgFEgsKA2VuZBgDIAEoBSJQCgdUaW1pbmdzEhEKCXBvbGljeV9tcxgBIAEoARIPCgd1c2VyX21zGAIgASgBEg8KB3Rvb2xfbXMYAyABKAESEAoIdG90YWxfbXMYBCABKAEigAMKClRyYWplY3RvcnkSCgoCaWQYASABKAkSJAoEdGFzaxgCIAEoCzIWLnBhcmxleS52MS5Sb2xsb3V0VGFzaxIRCgl0b2tlbl9pZHMYAyADKA0SEQoJbG9zc19tYXNrGAQgAygNEhAKCGxvZ3Byb2JzGAUgAygCEiIKBXNwYW5zGAYgAygLMhMucGFybGV5LnYxLlR1cm5TcGFuEg4KBnJld2FyZBgHIAEoARIuCgpjb21wb25lbnRzGAggAygLMhoucGFybGV5LnYxLlJld2FyZENvbXBvbmVudBIrCgt0ZXJtaW5hdGlvbhgJIAEoDjIWLnBhcmxleS52MS5UZXJtaW5hdGlvbhIaChJ0ZXJtaW5hdGlvbl9kZXRhaWwYCiABKAkSDQoFdHVybnMYCyABKAUSFwoPcG9saWN5X3ZlcnNpb25zGAwgAygDEiMKB3RpbWluZ3MYDSABKAsyEi5wYXJsZXkudjEuVGltaW5ncxIOCgZ3b3JrZXIYDiABKAliBnByb3RvMw", [file_parley_v1_sandbox]);
+  fileDesc("ChdwYXJsZXkvdjEvcm9sbG91dC5wcm90bxIJcGFybGV5LnYxItkBCgtSb2xsb3V0VGFzaxILCgNydW4YASABKAkSDwoHdGFza19pZBgCIAEoCRIOCgZkb21haW4YAyABKAkSEAoIZ3JvdXBfaWQYBCABKAkSFAoMc2FtcGxlX2luZGV4GAUgASgFEhIKCmdyb3VwX3NpemUYBiABKAUSDwoHaG9yaXpvbhgHIAEoBRIaChJtaW5fcG9saWN5X3ZlcnNpb24YCCABKAMSDAoEbW9kZRgJIAEoCRIMCgRzZWVkGAogASgDEhcKD2ZpcnN0X3V0dGVyYW5jZRgLIAEoCSI0CghUdXJuU3BhbhIMCgRyb2xlGAEgASgJEg0KBXN0YXJ0GAIgASgFEgsKA2VuZBgDIAEoBSJQCgdUaW1pbmdzEhEKCXBvbGljeV9tcxgBIAEoARIPCgd1c2VyX21zGAIgASgBEg8KB3Rvb2xfbXMYAyABKAESEAoIdG90YWxfbXMYBCABKAEigAMKClRyYWplY3RvcnkSCgoCaWQYASABKAkSJAoEdGFzaxgCIAEoCzIWLnBhcmxleS52MS5Sb2xsb3V0VGFzaxIRCgl0b2tlbl9pZHMYAyADKA0SEQoJbG9zc19tYXNrGAQgAygNEhAKCGxvZ3Byb2JzGAUgAygCEiIKBXNwYW5zGAYgAygLMhMucGFybGV5LnYxLlR1cm5TcGFuEg4KBnJld2FyZBgHIAEoARIuCgpjb21wb25lbnRzGAggAygLMhoucGFybGV5LnYxLlJld2FyZENvbXBvbmVudBIrCgt0ZXJtaW5hdGlvbhgJIAEoDjIWLnBhcmxleS52MS5UZXJtaW5hdGlvbhIaChJ0ZXJtaW5hdGlvbl9kZXRhaWwYCiABKAkSDQoFdHVybnMYCyABKAUSFwoPcG9saWN5X3ZlcnNpb25zGAwgAygDEiMKB3RpbWluZ3MYDSABKAsyEi5wYXJsZXkudjEuVGltaW5ncxIOCgZ3b3JrZXIYDiABKAkizwIKEVRyYWplY3RvcnlTdW1tYXJ5EgoKAmlkGAEgASgJEiQKBHRhc2sYAiABKAsyFi5wYXJsZXkudjEuUm9sbG91dFRhc2sSIgoFc3BhbnMYBiADKAsyEy5wYXJsZXkudjEuVHVyblNwYW4SDgoGcmV3YXJkGAcgASgBEi4KCmNvbXBvbmVudHMYCCADKAsyGi5wYXJsZXkudjEuUmV3YXJkQ29tcG9uZW50EisKC3Rlcm1pbmF0aW9uGAkgASgOMhYucGFybGV5LnYxLlRlcm1pbmF0aW9uEhoKEnRlcm1pbmF0aW9uX2RldGFpbBgKIAEoCRINCgV0dXJucxgLIAEoBRIXCg9wb2xpY3lfdmVyc2lvbnMYDCADKAMSIwoHdGltaW5ncxgNIAEoCzISLnBhcmxleS52MS5UaW1pbmdzEg4KBndvcmtlchgOIAEoCWIGcHJvdG8z", [file_parley_v1_sandbox]);
 
 /**
  * One unit of rollout work: a (task, sample) pair of a GRPO group.
@@ -245,4 +245,75 @@ export type Trajectory = Message<"parley.v1.Trajectory"> & {
  */
 export const TrajectorySchema: GenMessage<Trajectory> = /*@__PURE__*/
   messageDesc(file_parley_v1_rollout, 3);
+
+/**
+ * A Trajectory without its token arrays, for consumers that count and score but do not train (metrics,
+ * benchmarks): decoding a Trajectory's bytes with this message skips fields 3–5 instead of building them.
+ * Sampled tokens are the lengths of the assistant spans.
+ *
+ * @generated from message parley.v1.TrajectorySummary
+ */
+export type TrajectorySummary = Message<"parley.v1.TrajectorySummary"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: parley.v1.RolloutTask task = 2;
+   */
+  task?: RolloutTask | undefined;
+
+  /**
+   * @generated from field: repeated parley.v1.TurnSpan spans = 6;
+   */
+  spans: TurnSpan[];
+
+  /**
+   * @generated from field: double reward = 7;
+   */
+  reward: number;
+
+  /**
+   * @generated from field: repeated parley.v1.RewardComponent components = 8;
+   */
+  components: RewardComponent[];
+
+  /**
+   * @generated from field: parley.v1.Termination termination = 9;
+   */
+  termination: Termination;
+
+  /**
+   * @generated from field: string termination_detail = 10;
+   */
+  terminationDetail: string;
+
+  /**
+   * @generated from field: int32 turns = 11;
+   */
+  turns: number;
+
+  /**
+   * @generated from field: repeated int64 policy_versions = 12;
+   */
+  policyVersions: bigint[];
+
+  /**
+   * @generated from field: parley.v1.Timings timings = 13;
+   */
+  timings?: Timings | undefined;
+
+  /**
+   * @generated from field: string worker = 14;
+   */
+  worker: string;
+};
+
+/**
+ * Describes the message parley.v1.TrajectorySummary.
+ * Use `create(TrajectorySummarySchema)` to create a new message.
+ */
+export const TrajectorySummarySchema: GenMessage<TrajectorySummary> = /*@__PURE__*/
+  messageDesc(file_parley_v1_rollout, 4);
 
