@@ -62,7 +62,7 @@ const main = rows
 const parts = rows
   .map(([name, x]) => {
     const b = x.turn_overhead_mean_breakdown_ms;
-    return `| ${name} | ${f(x.turn_overhead_mean_ms)} | ${f(b.tool)} | ${f(b.user)} | ${f(b.policy_call)} | ${f(b.notify_lag)} | ${f(b.driver)} | ${f(x.worker_publish_ms_per_episode)} | ${f(x.process_cpu_per_wall_s)} | ${f(x.event_loop_delay_p99_ms, 1)} | ${f(x.load_average_1m)} |`;
+    return `| ${name} | ${f(x.turn_overhead_mean_ms)} | ${f(b.tool)} | ${f(b.user)} | ${f(b.policy_call)} | ${f(b.notify_lag)} | ${f(b.driver)} | ${f(x.worker_publish_ms_per_episode)} | ${f(x.process_cpu_per_wall_s)} | ${f(x.event_loop_delay_p99_ms, 1)} | ${x.gc_scavenges} | ${f(x.gc_scavenge_ms, 0)} | ${f(x.load_average_1m)} |`;
   })
   .join('\n');
 const body = `
@@ -81,14 +81,15 @@ Async efficiency / synchronous efficiency (whole runs): **${f(r.async_over_sync_
 
 Mean turn overhead and what it is made of (ms per turn), and the process's load:
 
-| run | mean | sandbox calls | user calls | policy call (client side) | last token → resumed | driver | publish per episode | CPU s per wall s | event-loop delay p99 ms | load average |
-| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+| run | mean | sandbox calls | user calls | policy call (client side) | last token → resumed | driver | publish per episode | CPU s per wall s | event-loop delay p99 ms | scavenges | scavenge pause ms | load average |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 ${parts}
 
 Sandbox calls include the per-episode OpenSession and Evaluate; "publish per episode" is the worker's time outside the episode (trajectory encoding, publish, ack). The machine is shared: other sessions' jobs ran beside these (load average above), which stretches latencies.
 `;
 process.stdout.write(body);
 const cmd = [
+  process.env.NODE_OPTIONS ? `NODE_OPTIONS='${process.env.NODE_OPTIONS}' ` : '',
   `npx tsx bench/rollout/bench.ts --tasks ${o.tasks} --group ${o.group} --workers ${o.workers} --concurrency ${o.concurrency} --kill-worker-every ${o.killWorkerEvery}`,
   v['variant-concurrency'] ? ` --variant-concurrency ${v['variant-concurrency']}` : '',
   v['variant-direct'] ? ' --variant-direct' : '',

@@ -30,6 +30,7 @@ export function registerBenchCommands(program: Command): void {
     .option('--ack-wait-ms <n>', 'task ack wait (redelivery delay after a crash)', '2000')
     .option('--seed <n>', 'seed', '1')
     .option('--actor-processes', 'with --nats: run the sandbox and user simulator as their own `parley serve … --nats` processes')
+    .option('--no-baseline', 'skip the batch-synchronous baseline run')
     .action(async (opts: Record<string, string>) => {
       if (opts.actorProcesses && !opts.nats) throw new CliError('--actor-processes needs --nats <url>: the processes reach each other through NATS');
       const report = await runRolloutBench(
@@ -48,6 +49,7 @@ export function registerBenchCommands(program: Command): void {
           ackWaitMs: int('--ack-wait-ms', opts.ackWaitMs!, 100),
           seed: int('--seed', opts.seed!, 0),
           actorProcesses: Boolean(opts.actorProcesses),
+          syncBaseline: (opts.baseline as unknown) !== false, // commander's --no-baseline sets it false
         },
         (line) => process.stderr.write(`${line}\n`),
       );

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { constants as perfConstants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { fromBinary } from '@bufbuild/protobuf';
 import { connectBus, type Bus } from '../core/bus/index.js';
 import { createBusClient, serveOverBus } from '../core/bus-rpc.js';
@@ -102,6 +102,11 @@ export interface PhaseReport {
   process_cpu_per_wall_s: number;
   event_loop_delay_p50_ms: number;
   event_loop_delay_p99_ms: number;
+  /** Young-generation collections (scavenges) during the run, and their total pause. */
+  gc_scavenges: number;
+  gc_scavenge_ms: number;
+  /** Pauses of the other (mark-compact, incremental) collections. */
+  gc_other_ms: number;
   /** The machine's 1-minute load average at the end (other processes share these cores). */
   load_average_1m: number;
   mean_reward: number;
@@ -328,6 +333,16 @@ async function runPhase(
   const episodeSeconds0 = await histogramTotals(registry, 'parley_rollout_episode_duration_seconds');
   const loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   loopDelay.enable();
+  const gc = { scavenges: 0, scavengeMs: 0, otherMs: 0 };
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      if ((e as { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) {
+        gc.scavenges++;
+        gc.scavengeMs += e.duration;
+      } else gc.otherMs += e.duration;
+    }
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
   const cpu0 = process.cpuUsage();
   const started = performance.now();
   server.resetCounters();
@@ -370,6 +385,7 @@ async function runPhase(
   const busy = server.busy;
   const cpu = process.cpuUsage(cpu0);
   loopDelay.disable();
+  gcObserver.disconnect();
   await killing; // a replacement being started is stopped with the others
   await Promise.all(workers.map((w) => w.stop()));
   stream.stop();
@@ -429,6 +445,9 @@ async function runPhase(
     // The histogram holds the intervals between ticks of a LOOP_RESOLUTION_MS timer: the delay is the excess.
     event_loop_delay_p50_ms: loopDelay.percentile(50) / 1e6 - LOOP_RESOLUTION_MS,
     event_loop_delay_p99_ms: loopDelay.percentile(99) / 1e6 - LOOP_RESOLUTION_MS,
+    gc_scavenges: gc.scavenges,
+    gc_scavenge_ms: gc.scavengeMs,
+    gc_other_ms: gc.otherMs,
     load_average_1m: loadavg()[0]!,
     mean_reward: mean(rewards),
   };
