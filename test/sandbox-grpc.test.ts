@@ -151,16 +151,44 @@ describeTau2('retail', 'sandbox over gRPC', () => {
     await client.closeSession({ sessionId: a.sessionId });
   });
 
-  it('replays a task\'s gold actions after its first session opened, before any Evaluate, with the reference hash', async () => {
+  it('replays a task\'s gold actions after its first session opened, before any Evaluate; its hash is the reference one', async () => {
     const task = oracle.tasks.filter((t: any) => t.db_changed).at(-1);
     const retail = sb.service.domains.get('retail')!;
     expect(retail.goldCache.has(task.id)).toBe(false);
     const s = await client.openSession({ domain: 'retail', taskId: task.id, sessionId: '' });
     // Queued behind the answer, computed on a later turn of the event loop.
     for (let i = 0; i < 50 && !retail.goldCache.has(task.id); i++) await new Promise((r) => setTimeout(r, 10));
-    expect(retail.goldCache.get(task.id)?.db).toBe(task.final_db_hash);
+    const gold = retail.goldCache.get(task.id);
+    expect(gold?.db).toBeDefined();
+    expect(gold?.dbHash).toBeUndefined(); // hashed only when an Evaluate asks for it
     const scored = await client.evaluate({ sessionId: s.sessionId, termination: Termination.AGENT_STOP, messages: [], closeSession: true });
     expect(scored.goldDbHash).toBe(task.final_db_hash);
+    expect(scored.dbHash).toBe(oracle.initial_db_hash); // nothing was done in the session
+    expect(gold?.dbHash).toBe(task.final_db_hash);
+  });
+
+  it('scores the same without the hashes when omit_db_hashes is set', async () => {
+    const task = oracle.tasks.filter((t: any) => t.db_changed).at(-2);
+    const open = async () => (await client.openSession({ domain: 'retail', taskId: task.id, sessionId: '' })).sessionId;
+    // One session left as opened (the DB differs from the gold one), one brought to the gold state.
+    const [untouched, solved] = [await open(), await open()];
+    for (const a of task.gold_actions) {
+      await client.call({ sessionId: solved, toolName: a.name, argumentsJson: JSON.stringify(a.arguments), callId: a.action_id ?? '' }).catch(() => undefined);
+    }
+    for (const sessionId of [untouched, solved]) {
+      const full = await client.evaluate({ sessionId, termination: Termination.AGENT_STOP, messages: [] });
+      const lean = await client.evaluate({ sessionId, termination: Termination.AGENT_STOP, messages: [], omitDbHashes: true });
+      expect(lean.dbHash).toBe('');
+      expect(lean.goldDbHash).toBe('');
+      expect(lean.components).toEqual(full.components);
+      expect(lean.reward).toBe(full.reward);
+      const db = full.components.find((c) => c.name === 'DB')!.value;
+      expect(db).toBe(sessionId === solved ? 1 : 0);
+      expect(full.dbHash === full.goldDbHash).toBe(sessionId === solved);
+      if (sessionId === solved) expect(full.dbHash).toBe(task.final_db_hash);
+      else expect(full.dbHash).toBe(oracle.initial_db_hash);
+      await client.closeSession({ sessionId });
+    }
   });
 
   it('scores mock tasks with initialization actions and env assertions', async () => {

@@ -1,5 +1,6 @@
 // Sandbox benchmark: tool calls per second (in-process and over gRPC at 1 and 16 concurrent sessions)
-// and session open/fork latency (copy-on-write against a deep copy of the DB), on τ² retail.
+// session open/fork latency (copy-on-write against a deep copy of the DB), and Evaluate's DB check (comparing
+// the episode's state with the gold one against hashing both), on τ² retail.
 // Run: npx tsx bench/sandbox/bench.ts [--data-dir ../shared/data/tau2] [--seconds 3]
 
 import { readFileSync } from 'node:fs';
@@ -7,7 +8,9 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Sandbox } from '../../services/core/gen/parley/v1/sandbox_pb.js';
 import { createGrpcClient } from '../../services/core/grpc.js';
-import { Environment, loadDomain, parsePyJson, serveSandbox } from '../../services/sandbox/index.js';
+import { evaluateEpisode, goldHashes, goldState, type GoldCache } from '../../services/sandbox/evaluate.js';
+import { Environment, loadDomain, parsePyJson, serveSandbox, type Tau2Task } from '../../services/sandbox/index.js';
+import { loadTasks } from '../../services/sandbox/tasks.js';
 import { writeResultsSection } from '../results.js';
 
 const { values } = parseArgs({ options: { 'data-dir': { type: 'string' }, seconds: { type: 'string' } } });
@@ -57,7 +60,63 @@ for (let i = 0; i < 30; i++) {
   openClone.push(performance.now() - s);
 }
 
-// 3. Over gRPC: the same episodes through Call, with 1 and 16 concurrent sessions.
+// 3. Evaluate on finished episodes: solved (all gold actions: the gold state) and unsolved (the last write
+// left out), with the DB hashes in the answer (as tau2 reports them) and without (omit_db_hashes, what a
+// rollout worker asks for). Every episode is a fresh session; the DB check is the same in both.
+progress('Evaluate');
+const writeNames = new Set(domain.tools.filter((t) => t.type === 'WRITE').map((t) => t.name));
+function played(task: Tau2Task, solved: boolean): Environment {
+  const actions = task.evaluation_criteria?.actions ?? [];
+  const last = actions.map((a) => writeNames.has(a.name)).lastIndexOf(true);
+  const env = new Environment(domain);
+  env.applyInitialState(task);
+  actions.forEach((a, i) => {
+    if (!solved && i === last) return;
+    try {
+      env.runFunction(a.requestor ?? 'assistant', a.name, a.arguments ?? {});
+    } catch {
+      // as in the gold replay
+    }
+  });
+  return env;
+}
+// Tasks whose unsolved state differs from both the gold one and the initial one (a DB left as loaded is
+// one cached piece, as cheap to hash as to compare), checked by hash.
+const initialHash = new Environment(domain).dbHash();
+const evalTasks = loadTasks(join(dataDir, 'retail', 'tasks.json')).filter((t) => {
+  const h = played(t, false).dbHash();
+  return h !== goldHashes(domain, t).db && h !== initialHash;
+});
+const goldCache: GoldCache = new Map();
+for (const t of evalTasks) evaluateEpisode(played(t, true), t, [], true, goldCache); // gold states and their hashes
+const evalMs: Record<string, number[]> = {};
+const evalEnd = performance.now() + seconds * 1000;
+for (let pass = 0; pass < 50 && performance.now() < evalEnd; pass++) {
+  for (const t of evalTasks) {
+    for (const solved of [true, false]) {
+      for (const hashes of [true, false]) {
+        const env = played(t, solved);
+        const s = performance.now();
+        const r = evaluateEpisode(env, t, [], true, goldCache, { hashes });
+        (evalMs[`${solved ? 'solved' : 'unsolved'}, ${hashes ? 'with' : 'without'} hashes`] ??= []).push(performance.now() - s);
+        if ((r.components.find((c) => c.name === 'DB')!.value === 1) !== solved) throw new Error(`task ${t.id}: the DB check disagrees with the replay`);
+      }
+    }
+  }
+}
+// The gold replay of a task when its first session opens: the state only, or the state and its hashes.
+const goldOnly: number[] = [];
+const goldHashed: number[] = [];
+for (const t of evalTasks) {
+  let s = performance.now();
+  goldState(domain, t);
+  goldOnly.push(performance.now() - s);
+  s = performance.now();
+  goldHashes(domain, t);
+  goldHashed.push(performance.now() - s);
+}
+
+// 4. Over gRPC: the same episodes through Call, with 1 and 16 concurrent sessions.
 progress('gRPC tool calls');
 const sb = await serveSandbox({ port: 0, host: '127.0.0.1', metricsPort: -1, dataDir, domains: ['retail'], maxSessions: 100_000 });
 const client = createGrpcClient(Sandbox, `127.0.0.1:${sb.grpc.port}`);
@@ -115,6 +174,16 @@ const body = `
 | ratio deep copy / copy-on-write open (p50) | ${fmt(percentile(openClone, 50) / Math.max(percentile(openCow, 50), 1e-6), 0)}× |
 | OpenSession over gRPC | p50 ${fmt(percentile(openGrpc, 50))} ms, p99 ${fmt(percentile(openGrpc, 99))} ms |
 | ForkSession (8 copies) over gRPC | p50 ${fmt(percentile(forkGrpc, 50))} ms, p99 ${fmt(percentile(forkGrpc, 99))} ms |
+
+Evaluate in-process on finished episodes of the ${evalTasks.length} retail tasks with two or more effective gold writes (each a fresh session; "unsolved" leaves out the last write, so its DB differs from the gold one and from the initial one):
+
+| Evaluate | p50 ms | p99 ms | episodes |
+| --- | ---: | ---: | ---: |
+${Object.entries(evalMs).map(([k, xs]) => `| ${k} | ${fmt(percentile(xs, 50))} | ${fmt(percentile(xs, 99))} | ${xs.length} |`).join('\n')}
+| gold replay of a task (state only) | ${fmt(percentile(goldOnly, 50))} | ${fmt(percentile(goldOnly, 99))} | ${goldOnly.length} |
+| gold replay of a task with its DB hash | ${fmt(percentile(goldHashed, 50))} | ${fmt(percentile(goldHashed, 99))} | ${goldHashed.length} |
+
+Unsolved with / without hashes (p50): ${fmt(percentile(evalMs['unsolved, with hashes']!, 50) / percentile(evalMs['unsolved, without hashes']!, 50), 1)}×. The DB check compares the episode's state with the gold one (\`sameSortedDump\`, walking only what either changed); the hashes cost a serialization and sha256 of the 1.5 MB DB where it differs from every recently hashed state.
 `;
 process.stdout.write(body);
 writeResultsSection('Sandbox', `npx tsx bench/sandbox/bench.ts --seconds ${seconds}`, body);

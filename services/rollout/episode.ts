@@ -290,9 +290,9 @@ export async function runEpisode(
   let closed = false;
   if (termination !== Termination.ERROR) {
     // Scoring reads roles, text and tool calls; the sampled token ids stay here (thousands per episode).
-    // The same call closes the session.
+    // The same call closes the session. The trajectory has no use for the DB hashes.
     const scored = messages.map((m) => (m.tokenIds.length > 0 ? { ...m, tokenIds: [] } : m));
-    const ev = await call('tool', () => ports.sandbox.evaluate({ sessionId, taskId: task.taskId, termination, messages: scored, closeSession: true }));
+    const ev = await call('tool', () => ports.sandbox.evaluate({ sessionId, taskId: task.taskId, termination, messages: scored, closeSession: true, omitDbHashes: true }));
     reward = ev.reward;
     components = ev.components;
     closed = ev.closed;

@@ -3,8 +3,9 @@
 // and is reported as skipped.
 
 import type { Domain, Tau2Task } from './domain.js';
+import { dbHash } from './db-hash.js';
 import { Environment } from './environment.js';
-import { PyFloat, PyInt, parsePyJson } from './pyjson.js';
+import { PyFloat, PyInt, parsePyJson, sameSortedDump } from './pyjson.js';
 
 export type ComponentName = 'DB' | 'COMMUNICATE' | 'ACTION' | 'ENV_ASSERTION' | 'NL_ASSERTION';
 
@@ -24,6 +25,7 @@ export interface RewardComponentResult {
 export interface EvaluationResult {
   reward: number;
   components: RewardComponentResult[];
+  /** The episode's DB hash and the gold one; empty when evaluated with `hashes: false`. */
   dbHash: string;
   goldDbHash: string;
   skipped: string[];
@@ -53,8 +55,22 @@ export function pyEquals(a: unknown, b: unknown): boolean {
   return ka.length === kb.length && ka.every((k) => k in nb && pyEquals((na as any)[k], (nb as any)[k]));
 }
 
-/** Replays the task's gold actions on a fresh environment (errors ignored, as tau2 does) and returns its hashes. */
-export function goldHashes(domain: Domain, task: Tau2Task): { db: string; user: string | null } {
+/**
+ * A task's state after its gold actions. The hashes are computed the first time a caller asks for them:
+ * the reward only needs to know whether an episode's state equals this one (see sameSortedDump).
+ */
+export interface GoldState {
+  db: unknown;
+  userDb: unknown;
+  dbHash?: string;
+  userDbHash?: string | null;
+}
+
+/** Gold states per task id. */
+export type GoldCache = Map<string, GoldState>;
+
+/** Replays the task's gold actions on a fresh environment (errors ignored, as tau2 does). */
+export function goldState(domain: Domain, task: Tau2Task): GoldState {
   const env = new Environment(domain);
   env.applyInitialState(task);
   for (const action of task.evaluation_criteria?.actions ?? []) {
@@ -64,14 +80,26 @@ export function goldHashes(domain: Domain, task: Tau2Task): { db: string; user: 
       // tau2 ignores gold-action exceptions; tools mutate nothing before failing.
     }
   }
-  return { db: env.dbHash(), user: env.userDbHash() };
+  return { db: env.state.db.root, userDb: env.state.userDb?.root };
 }
 
-/** The task's gold hashes from `cache`, computed and remembered there when missing. */
-export function cachedGoldHashes(domain: Domain, task: Tau2Task, cache?: Map<string, { db: string; user: string | null }>): { db: string; user: string | null } {
+/** The gold state's hashes (computed once, then remembered in `gold`). */
+export function goldStateHashes(domain: Domain, gold: GoldState): { db: string; user: string | null } {
+  gold.dbHash ??= dbHash(gold.db, domain.isFloatField);
+  if (gold.userDbHash === undefined) gold.userDbHash = gold.userDb === undefined ? null : dbHash(gold.userDb, domain.isFloatField);
+  return { db: gold.dbHash, user: gold.userDbHash };
+}
+
+/** The task's DB hashes after its gold actions (the figures tau2's gold replay reports). */
+export function goldHashes(domain: Domain, task: Tau2Task): { db: string; user: string | null } {
+  return goldStateHashes(domain, goldState(domain, task));
+}
+
+/** The task's gold state from `cache`, computed and remembered there when missing. */
+export function cachedGoldState(domain: Domain, task: Tau2Task, cache?: GoldCache): GoldState {
   let gold = cache?.get(task.id);
   if (!gold) {
-    gold = goldHashes(domain, task);
+    gold = goldState(domain, task);
     cache?.set(task.id, gold);
   }
   return gold;
@@ -134,20 +162,31 @@ function envAssertions(task: Tau2Task, env: Environment): { value: number; detai
 
 /**
  * Scores an episode. `stopped` is true when it ended by an agent or user stop; otherwise the reward is 0
- * (components are still computed for metrics). `goldCache` memoizes gold hashes per task.
+ * (components are still computed for metrics). `goldCache` memoizes gold states per task. The DB check
+ * compares the episode's state with the gold one directly (exactly what comparing their hashes decides);
+ * `hashes: false` leaves the two hashes out of the result, which saves serializing and hashing the DB
+ * (about 3 ms for retail) when the episode's state differs from the gold one.
  */
 export function evaluateEpisode(
   env: Environment,
   task: Tau2Task,
   messages: EvalMessage[],
   stopped: boolean,
-  goldCache?: Map<string, { db: string; user: string | null }>,
+  goldCache?: GoldCache,
+  opts: { hashes?: boolean } = {},
 ): EvaluationResult {
   const basis = (task.evaluation_criteria?.reward_basis ?? DEFAULT_BASIS) as ComponentName[];
-  const gold = cachedGoldHashes(env.domain, task, goldCache);
-  const dbHashNow = env.dbHash();
-  const userHashNow = env.userDbHash();
-  const dbOk = dbHashNow === gold.db && userHashNow === gold.user;
+  const gold = cachedGoldState(env.domain, task, goldCache);
+  const isFloat = env.domain.isFloatField;
+  const dbSame = sameSortedDump(env.state.db.root, gold.db, isFloat);
+  const userSame = env.state.userDb === undefined ? gold.userDb === undefined : gold.userDb !== undefined && sameSortedDump(env.state.userDb.root, gold.userDb, isFloat);
+  const dbOk = dbSame && userSame;
+  let dbHashNow = '';
+  let goldDbHash = '';
+  if (opts.hashes !== false) {
+    goldDbHash = goldStateHashes(env.domain, gold).db;
+    dbHashNow = dbSame ? goldDbHash : env.dbHash();
+  }
   const parts: Record<Exclude<ComponentName, 'NL_ASSERTION'>, { value: number; detail: string }> = {
     DB: { value: dbOk ? 1 : 0, detail: dbOk ? 'DB matches the gold replay' : 'DB differs from the gold replay' },
     COMMUNICATE: communicate(task, messages),
@@ -163,5 +202,5 @@ export function evaluateEpisode(
   const skipped = basis.includes('NL_ASSERTION') && (task.evaluation_criteria?.nl_assertions?.length ?? 0) > 0 ? ['NL_ASSERTION'] : [];
   let reward = stopped ? 1 : 0;
   for (const c of components) if (c.inBasis) reward *= c.value;
-  return { reward, components, dbHash: dbHashNow, goldDbHash: gold.db, skipped };
+  return { reward, components, dbHash: dbHashNow, goldDbHash, skipped };
 }

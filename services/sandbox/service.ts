@@ -13,7 +13,7 @@ import type { Domain, Tau2Task } from './domain.js';
 import { ToolError } from './domain.js';
 import { loadDomain } from './domains/index.js';
 import { Environment } from './environment.js';
-import { cachedGoldHashes, evaluateEpisode, type EvalMessage } from './evaluate.js';
+import { cachedGoldState, evaluateEpisode, type EvalMessage, type GoldCache } from './evaluate.js';
 import { parsePyJson } from './pyjson.js';
 import { renderScenario } from './scenario.js';
 import { SessionStore } from './sessions.js';
@@ -26,7 +26,7 @@ export interface LoadedDomain {
   tasks: Map<string, Tau2Task>;
   splits: Record<string, string[]>;
   initialHash: string;
-  goldCache: Map<string, { db: string; user: string | null }>;
+  goldCache: GoldCache;
 }
 
 /** How many answers of session-closing Evaluate calls are kept for retries. */
@@ -235,7 +235,7 @@ export class SandboxService {
       return { output: result.output, error: result.error, callId: req.callId, terminal: tool.terminal ?? false, callsMade: s.calls };
     },
 
-    evaluate: (req: { sessionId: string; taskId: string; termination: Termination; messages: ChatMessage[]; closeSession?: boolean }) => {
+    evaluate: (req: { sessionId: string; taskId: string; termination: Termination; messages: ChatMessage[]; closeSession?: boolean; omitDbHashes?: boolean }) => {
       // A retried Evaluate whose first attempt closed the session gets the same answer again.
       const done = this.closedByEvaluate.get(req.sessionId);
       if (done && !this.tryGet(req.sessionId)) return done;
@@ -244,7 +244,7 @@ export class SandboxService {
       const task = req.taskId ? this.task(d, req.taskId) : s.task;
       if (!task) throw new ParleyError('invalid_argument', 'task_id: required when the session was opened without a task', { field: 'task_id' });
       if (!(req.termination in Termination)) throw new ParleyError('invalid_argument', `termination: unknown value ${req.termination}`, { field: 'termination' });
-      const r = evaluateEpisode(s.env, task, toEvalMessages(req.messages), STOPS.has(req.termination), d.goldCache);
+      const r = evaluateEpisode(s.env, task, toEvalMessages(req.messages), STOPS.has(req.termination), d.goldCache, { hashes: req.omitDbHashes !== true });
       this.metrics.rewards.observe({ domain: s.domain }, r.reward);
       const out: EvaluateAnswer = {
         closed: req.closeSession === true,
@@ -302,15 +302,15 @@ export class SandboxService {
     return ids;
   }
 
-  /** Tasks whose gold hashes are computed after the current call (see warmGold), with their domain. */
+  /** Tasks whose gold states are computed after the current call (see warmGold), with their domain. */
   private readonly goldQueued = new Map<Tau2Task, LoadedDomain>();
   private goldTimer: NodeJS.Immediate | undefined;
 
   /**
-   * Replaying a task's gold actions and hashing the result costs milliseconds (about 3 ms for retail) and
-   * used to land on the first Evaluate of each task, in the middle of the episode's closing call. A session
-   * opened for a task now queues that work for right after its answer has been sent, while the episode
-   * runs; Evaluate still computes it itself if it comes first.
+   * Replaying a task's gold actions costs most of a millisecond (retail, airline) and used to land on the
+   * first Evaluate of each task, in the middle of the episode's closing call. A session opened for a task
+   * queues that work for right after its answer has been sent, while the episode runs; Evaluate still
+   * computes it itself if it comes first. The gold hashes are left to the first Evaluate that asks for them.
    */
   private warmGold(d: LoadedDomain, task: Tau2Task): void {
     if (d.goldCache.has(task.id) || this.goldQueued.has(task)) return;
@@ -326,7 +326,7 @@ export class SandboxService {
     const [task, d] = next.value;
     this.goldQueued.delete(task);
     try {
-      cachedGoldHashes(d.domain, task, d.goldCache);
+      cachedGoldState(d.domain, task, d.goldCache);
     } catch {
       // Left to Evaluate, which computes it again and answers the error to its caller.
     }

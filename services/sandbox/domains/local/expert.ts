@@ -6,7 +6,7 @@ import { GREETING, agentSystemPrompt } from '../../../rollout/prompts.js';
 import { ScriptedConversation, parseTaskJson, scriptedProfile } from '../../../usersim/index.js';
 import type { Domain } from '../../domain.js';
 import { Environment } from '../../environment.js';
-import { evaluateEpisode, type EvalMessage, type RewardComponentResult } from '../../evaluate.js';
+import { evaluateEpisode, type EvalMessage, type GoldCache, type RewardComponentResult } from '../../evaluate.js';
 import { pyDumps } from '../../pyjson.js';
 import { loadSplits, loadTasks } from '../../tasks.js';
 import { loadLocalDomain } from './index.js';
@@ -44,7 +44,7 @@ export interface ExpertOptions {
   /** Draws the expert's guesses when it skips asking. */
   rng: Rng;
   /** Gold DB hashes per task id, shared across calls to avoid replaying gold actions again. */
-  goldCache?: Map<string, { db: string; user: string | null }>;
+  goldCache?: GoldCache;
 }
 
 /** Turns after which an episode that has not stopped is cut (the expert needs at most 5). */
@@ -187,7 +187,7 @@ export async function generateDemonstrations(opts: DemonstrationOptions): Promis
   if (!ids || ids.length === 0) throw new RangeError(`split: '${split}' is missing or empty in ${opts.domainDir}/split_tasks.json`);
   const rng = new Rng(opts.seed);
   const order = rng.shuffle(ids);
-  const goldCache = new Map<string, { db: string; user: string | null }>();
+  const goldCache: GoldCache = new Map();
   const demonstrations: Demonstration[] = [];
   for (let i = 0; i < opts.count; i++) {
     const task = tasks.get(order[i % order.length]!);
