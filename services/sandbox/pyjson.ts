@@ -225,7 +225,7 @@ export function pyDumpsPieces(value: unknown, opts: DumpOptions = {}): string[] 
   return out;
 }
 
-/** A dict as pyDumps sees it (a plain object or a Map), or undefined for anything else. */
+/** Whether pyDumps writes `v` as a dict (a plain object or a Map). */
 function isDict(v: unknown): v is object {
   return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof PyFloat) && !(v instanceof PyInt);
 }
