@@ -8,6 +8,12 @@ import { fileURLToPath } from 'node:url';
 
 const RESULTS = join(dirname(fileURLToPath(import.meta.url)), 'RESULTS.md');
 
+/** The p-th percentile of `xs` (nearest rank, from below); NaN when empty. */
+export function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+}
+
 /** One line describing this machine. */
 export function machineLine(): string {
   const c = cpus();

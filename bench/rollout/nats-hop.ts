@@ -14,7 +14,7 @@ import { Sandbox } from '../../services/core/gen/parley/v1/sandbox_pb.js';
 import { Registry } from '../../services/core/metrics.js';
 import { resolveSandboxConfig } from '../../services/sandbox/config.js';
 import { loadDomains, SandboxService } from '../../services/sandbox/service.js';
-import { writeResultsSection } from '../results.js';
+import { percentile, writeResultsSection } from '../results.js';
 
 const { values: v } = parseArgs({
   options: {
@@ -32,7 +32,6 @@ if (!Number.isInteger(calls) || calls < 10) throw new Error(`--calls: expected a
 const GAPS_MS = [0, 1, 5, 20];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 
 /** p50 and p90 of `calls` sequential hops, each after `gapMs` idle (0: back to back). A hop that answers a
  * number has timed itself (leaving out its untimed set-up). */
@@ -47,7 +46,7 @@ async function measure(hop: () => Promise<unknown>, gapMs: number): Promise<[num
     const took = await hop();
     xs.push(typeof took === 'number' ? took : performance.now() - t);
   }
-  return [pct(xs, 50), pct(xs, 90)];
+  return [percentile(xs, 50), percentile(xs, 90)];
 }
 
 const dataDir = resolve(v['data-dir']!);
@@ -79,30 +78,33 @@ async function sandboxHop(url: string | undefined) {
   return { hop, close: async () => (await server.close(), await bus.close()) };
 }
 
-const rows: string[] = [];
-const results: Record<string, [number, number][]> = {};
+const BARE = 'bare nats.js echo';
+const OURS = 'sandbox Call, Parley RPC over NATS';
+const MEMORY = 'sandbox Call, Parley RPC over the in-process bus';
 const nats = await sandboxHop(v.nats);
 const memory = await sandboxHop(undefined);
 const variants: [string, () => Promise<unknown>][] = [
-  ['bare nats.js echo', bare],
-  ['sandbox Call, Parley RPC over NATS', nats.hop],
-  ['sandbox Call, Parley RPC over the in-process bus', memory.hop],
+  [BARE, bare],
+  [OURS, nats.hop],
+  [MEMORY, memory.hop],
 ];
 // Gap by gap, every variant in turn, so that the machine's drift during the run hits all three alike.
-for (const [name] of variants) results[name] = [];
+const results = new Map<string, [number, number][]>(variants.map(([name]) => [name, []]));
 for (const gap of GAPS_MS) {
   process.stderr.write(`nats-hop: ${gap} ms idle before each call…\n`);
-  for (const [name, hop] of variants) results[name]!.push(await measure(hop, gap));
+  for (const [name, hop] of variants) results.get(name)!.push(await measure(hop, gap));
 }
-for (const [name] of variants) rows.push(`| ${name} | ${results[name]!.map(([p50, p90]) => `${p50.toFixed(3)} / ${p90.toFixed(3)}`).join(' | ')} |`);
 await nats.close();
 await memory.close();
 await nc.close();
 sandbox.stop();
 
-const [bareBusy, bareIdle] = [results['bare nats.js echo']![0]![0], results['bare nats.js echo']![3]![0]];
-const [oursBusy, oursIdle] = [results['sandbox Call, Parley RPC over NATS']![0]![0], results['sandbox Call, Parley RPC over NATS']![3]![0]];
-const [memBusy, memIdle] = [results['sandbox Call, Parley RPC over the in-process bus']![0]![0], results['sandbox Call, Parley RPC over the in-process bus']![3]![0]];
+const rows = variants.map(([name]) => `| ${name} | ${results.get(name)!.map(([p50, p90]) => `${p50.toFixed(3)} / ${p90.toFixed(3)}`).join(' | ')} |`);
+/** p50 of a variant back to back and after the longest idle gap. */
+const busyIdle = (name: string) => [results.get(name)![0]![0], results.get(name)![GAPS_MS.length - 1]![0]] as const;
+const [bareBusy, bareIdle] = busyIdle(BARE);
+const [oursBusy, oursIdle] = busyIdle(OURS);
+const [memBusy, memIdle] = busyIdle(MEMORY);
 const body = `
 Sequential request-reply hops, p50 / p90 in ms, by the caller's idle time before each call. The sandbox and the caller share one process and one NATS connection, as in the rollout bench's NATS run.
 

@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { PhaseReport } from '../../services/rollout/bench-rollout.js';
-import { writeResultsSection } from '../results.js';
+import { percentile, writeResultsSection } from '../results.js';
 
 const { values: v } = parseArgs({
   options: {
@@ -51,8 +51,7 @@ for (let round = 1; round <= rounds; round++) {
     rows.push(`| ${round} | ${mb} | ${r.trajectories_received}/${r.tasks_published} | ${r.lost} | ${r.p50_turn_overhead_ms.toFixed(2)} | ${r.turn_overhead_mean_ms.toFixed(2)} | ${r.gc_scavenges} | ${r.gc_scavenge_ms.toFixed(0)} | ${r.efficiency.toFixed(3)} |`);
   }
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const [small, large] = SIZES_MB.map((mb) => median(p50s[mb]!));
+const [small, large] = SIZES_MB.map((mb) => percentile(p50s[mb]!, 50));
 const body = `
 \`parley bench rollout --nats … --no-baseline\` (${v.tasks} groups × 4, 2 workers × 40 episodes, a worker crashed every 100 trajectories, 8000 tokens/s simulated server), each run a fresh process, the two young-generation sizes alternating so that the machine's drift hits both.
 

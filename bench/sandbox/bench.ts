@@ -11,7 +11,7 @@ import { createGrpcClient } from '../../services/core/grpc.js';
 import { evaluateEpisode, goldHashes, goldState, type GoldCache } from '../../services/sandbox/evaluate.js';
 import { Environment, loadDomain, parsePyJson, serveSandbox, type Tau2Task } from '../../services/sandbox/index.js';
 import { loadTasks } from '../../services/sandbox/tasks.js';
-import { writeResultsSection } from '../results.js';
+import { percentile, writeResultsSection } from '../results.js';
 
 const { values } = parseArgs({ options: { 'data-dir': { type: 'string' }, seconds: { type: 'string' } } });
 const dataDir = resolve(values['data-dir'] ?? process.env.PARLEY_TAU2_DATA ?? '../shared/data/tau2');
@@ -22,10 +22,6 @@ const oracle = parsePyJson(readFileSync(join(dataDir, 'retail', 'gold_replay_ref
 const episodes = oracle.tasks.map((t) => t.gold_actions).filter((a) => a.length > 0);
 const domain = loadDomain('retail', join(dataDir, 'retail'));
 
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
-}
 const fmt = (x: number, d = 3) => x.toFixed(d);
 const progress = (msg: string) => process.stderr.write(`bench/sandbox: ${msg}\n`);
 
