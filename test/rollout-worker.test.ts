@@ -13,7 +13,8 @@ import { runSubjects } from '../services/core/run-subjects.js';
 import { RolloutTaskSchema, TrajectorySchema, type Trajectory } from '../services/core/gen/parley/v1/rollout_pb.js';
 import { Sandbox, Termination } from '../services/core/gen/parley/v1/sandbox_pb.js';
 import { UserSimulator } from '../services/core/gen/parley/v1/usersim_pb.js';
-import { DEFAULT_EPISODE_OPTIONS } from '../services/rollout/episode.js';
+import { Role } from '../services/core/gen/parley/v1/chat_pb.js';
+import { DEFAULT_EPISODE_OPTIONS, runEpisode } from '../services/rollout/episode.js';
 import type { EpisodePorts, PolicyPort } from '../services/rollout/ports.js';
 import { ensureRunStreams, publishGroup } from '../services/rollout/publisher.js';
 import { CapacityServer } from '../services/rollout/sim/capacity-server.js';
@@ -90,6 +91,52 @@ describeTau2('retail', 'rollout worker (in-process bus)', () => {
     }
     // The simulated agent performs the gold actions, so the DB matches the gold replay.
     expect(got.every((t) => t.components.find((c) => c.name === 'DB')?.value === 1)).toBe(true);
+  });
+
+  it("sends a domain's tools and policy once per sandbox client, and only assistant and user messages to Evaluate", async () => {
+    const opens: { req: { knownSchemaDigest?: string }; res: { tools: unknown[]; policy: string; schemaDigest: string } }[] = [];
+    const evaluated: { role: Role }[][] = [];
+    const sandbox = {
+      ...ports.sandbox,
+      openSession: async (req: Parameters<EpisodePorts['sandbox']['openSession']>[0]) => {
+        const res = await ports.sandbox.openSession(req);
+        opens.push({ req: { ...req }, res });
+        return res;
+      },
+      evaluate: async (req: Parameters<EpisodePorts['sandbox']['evaluate']>[0]) => {
+        evaluated.push((req.messages ?? []).map((m) => ({ role: m.role! })));
+        return ports.sandbox.evaluate(req);
+      },
+    } as EpisodePorts['sandbox'];
+    const policy = simulated();
+    const prompts: { tools: number; system: string }[] = [];
+    const recording: PolicyPort = {
+      generate: (req) => {
+        prompts.push({ tools: req.tools?.length ?? 0, system: req.messages?.[0]?.content ?? '' });
+        return policy.generate(req);
+      },
+    };
+    const rollout = (taskId: string, groupId: string) =>
+      runEpisode({ sandbox, user: ports.user, policy: recording }, create(RolloutTaskSchema, { run: 'schemas', domain: 'retail', taskId, groupId, sampleIndex: 0, horizon: 30, mode: 'mua', seed: 1n }), {
+        scenario: '',
+        taskJson: JSON.stringify(retail.tasks.get(taskId)),
+      });
+    const first = await rollout('0', 'a');
+    const second = await rollout('1', 'b');
+
+    expect(opens.map((o) => o.req.knownSchemaDigest)).toEqual(['', opens[0]!.res.schemaDigest]);
+    expect(opens[0]!.res.schemaDigest).toMatch(/^[0-9a-f]{32}$/);
+    expect([opens[0]!.res.tools.length > 0, opens[0]!.res.policy.length > 0]).toEqual([true, true]);
+    expect([opens[1]!.res.tools.length, opens[1]!.res.policy, opens[1]!.res.schemaDigest]).toEqual([0, '', opens[0]!.res.schemaDigest]);
+    // The second episode prompts the policy with the same tools and system prompt as the first.
+    expect(new Set(prompts.map((p) => p.tools))).toEqual(new Set([retail.domain.tools.length]));
+    expect(new Set(prompts.map((p) => p.system)).size).toBe(1);
+    expect(prompts[0]!.system).toContain(retail.domain.policy.slice(0, 200));
+
+    expect(evaluated).toHaveLength(2);
+    for (const roles of evaluated) expect(new Set(roles.map((m) => m.role))).toEqual(new Set([Role.ASSISTANT, Role.USER]));
+    // The simulated agent performs the gold actions: both episodes score as solved.
+    for (const t of [first, second]) expect([t.reward, t.components?.find((c) => c.name === 'ACTION')?.value]).toEqual([1, 1]);
   });
 
   it('stops pulling, without an unhandled rejection, when its task stream is deleted', async () => {

@@ -151,6 +151,21 @@ describeTau2('retail', 'sandbox over gRPC', () => {
     await client.closeSession({ sessionId: a.sessionId });
   });
 
+  it("leaves out the domain's tools and policy for a client that sends their digest", async () => {
+    const full = await client.openSession({ domain: 'retail' });
+    expect(full.schemaDigest).toMatch(/^[0-9a-f]{32}$/);
+    expect([full.tools.length > 0, full.policy.length > 0]).toEqual([true, true]);
+    const known = await client.openSession({ domain: 'retail', knownSchemaDigest: full.schemaDigest, fork: true });
+    expect([known.tools, known.policy, known.schemaDigest, known.forkSessionId !== '']).toEqual([[], '', full.schemaDigest, true]);
+    // A stale or foreign digest (another domain's) gets everything again.
+    const mock = await client.openSession({ domain: 'mock', knownSchemaDigest: full.schemaDigest });
+    expect(mock.schemaDigest).not.toBe(full.schemaDigest);
+    expect([mock.tools.length > 0, mock.policy.length > 0]).toEqual([true, true]);
+    const stale = await client.openSession({ domain: 'retail', knownSchemaDigest: 'f'.repeat(32) });
+    expect([stale.tools, stale.policy, stale.schemaDigest]).toEqual([full.tools, full.policy, full.schemaDigest]);
+    for (const id of [full.sessionId, known.sessionId, known.forkSessionId, mock.sessionId, stale.sessionId]) await client.closeSession({ sessionId: id });
+  });
+
   it('replays a task\'s gold actions after its first session opened, before any Evaluate; its hash is the reference one', async () => {
     const task = oracle.tasks.filter((t: any) => t.db_changed).at(-1);
     const retail = sb.service.domains.get('retail')!;

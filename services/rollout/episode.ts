@@ -103,6 +103,38 @@ const USER_STOPS: Partial<Record<UserStop, Termination>> = {
 /** Terminations after which the simulator already considers the conversation over. */
 const USER_ENDED = new Set([Termination.USER_STOP, Termination.OUT_OF_SCOPE]);
 
+/** A domain's tools and the agent's system prompt built from its policy, as a sandbox answered them. */
+interface DomainSchema {
+  digest: string;
+  tools: ToolSchema[];
+  systemPrompt: string;
+}
+
+/** Per sandbox client: the schemas of the domains it answered, by domain name (see OpenSessionRequest.known_schema_digest). */
+const schemaCaches = new WeakMap<object, Map<string, DomainSchema>>();
+
+function domainSchemas(sandbox: EpisodePorts['sandbox']): Map<string, DomainSchema> {
+  let m = schemaCaches.get(sandbox);
+  if (!m) schemaCaches.set(sandbox, (m = new Map()));
+  return m;
+}
+
+/**
+ * The schema an OpenSession answer stands for: the cached one when the sandbox left tools and policy out
+ * because the digest matched, else the answer's own (cached when the sandbox gave a digest).
+ */
+function schemaOf(
+  cache: Map<string, DomainSchema>,
+  domain: string,
+  answer: { tools: ToolSchema[]; policy: string; schemaDigest: string },
+  known: DomainSchema | undefined,
+): DomainSchema {
+  if (known && answer.schemaDigest === known.digest && answer.tools.length === 0 && answer.policy === '') return known;
+  const schema = { digest: answer.schemaDigest, tools: answer.tools, systemPrompt: agentSystemPrompt(answer.policy) };
+  if (answer.schemaDigest) cache.set(domain, schema);
+  return schema;
+}
+
 /**
  * Runs one episode and returns its Trajectory. Retryable actor failures are retried, then thrown as
  * TransientEpisodeError (the caller naks); permanent ones end the episode with termination ERROR
@@ -162,20 +194,25 @@ export async function runEpisode(
     );
 
   // A group shares one base session (opened idempotently); every sample forks it, so all start identical.
-  // One call opens the base and forks it; a sandbox that predates `fork` answers without a copy.
+  // One call opens the base and forks it; a sandbox that predates `fork` answers without a copy. The
+  // domain's tools and policy come once per sandbox client: later opens send their digest and get none.
+  const schemas = domainSchemas(ports.sandbox);
   const openSample = async () => {
-    const base = await call('tool', () => ports.sandbox.openSession({ domain: task.domain, taskId: task.taskId, sessionId: `${task.run}/${task.groupId}/base`, fork: true }));
+    const known = schemas.get(task.domain);
+    const base = await call('tool', () =>
+      ports.sandbox.openSession({ domain: task.domain, taskId: task.taskId, sessionId: `${task.run}/${task.groupId}/base`, fork: true, knownSchemaDigest: known?.digest ?? '' }),
+    );
     const sessionId = base.forkSessionId || (await call('tool', () => ports.sandbox.forkSession({ sessionId: base.sessionId, count: 1 }))).sessionIds[0]!;
-    return { base, sessionId };
+    return { sessionId, schema: schemaOf(schemas, task.domain, base, known) };
   };
-  const { base, sessionId } = await openSample().catch((e: unknown) => {
+  const { sessionId, schema } = await openSample().catch((e: unknown) => {
     if (!(e instanceof EpisodeAbortedError)) endUser();
     throw e;
   });
-  const tools: ToolSchema[] = base.tools;
+  const tools = schema.tools;
 
   const messages: ChatMessage[] = [
-    create(ChatMessageSchema, { role: Role.SYSTEM, content: agentSystemPrompt(base.policy) }),
+    create(ChatMessageSchema, { role: Role.SYSTEM, content: schema.systemPrompt }),
     create(ChatMessageSchema, { role: Role.ASSISTANT, content: GREETING }),
   ];
   const builder = new TrajectoryBuilder();
@@ -289,9 +326,10 @@ export async function runEpisode(
   let components: TrajectoryInit['components'] = [];
   let closed = false;
   if (termination !== Termination.ERROR) {
-    // Scoring reads roles, text and tool calls; the sampled token ids stay here (thousands per episode).
-    // The same call closes the session. The trajectory has no use for the DB hashes.
-    const scored = messages.map((m) => (m.tokenIds.length > 0 ? { ...m, tokenIds: [] } : m));
+    // Scoring reads only the assistant and user messages (their text and tool calls): the system prompt,
+    // the tool outputs and the sampled token ids (thousands per episode) stay here. The same call closes
+    // the session. The trajectory has no use for the DB hashes.
+    const scored = messages.filter((m) => m.role === Role.ASSISTANT || m.role === Role.USER).map((m) => (m.tokenIds.length > 0 ? { ...m, tokenIds: [] } : m));
     const ev = await call('tool', () => ports.sandbox.evaluate({ sessionId, taskId: task.taskId, termination, messages: scored, closeSession: true, omitDbHashes: true }));
     reward = ev.reward;
     components = ev.components;

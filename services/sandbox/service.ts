@@ -1,6 +1,7 @@
 // The Sandbox gRPC service: domains loaded once, per-session copy-on-write state, tool calls validated
 // before they run, tau2 evaluation, limits with precise errors, Prometheus metrics.
 
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ParleyError } from '../core/errors.js';
@@ -131,13 +132,15 @@ export class SandboxService {
     return t;
   }
 
-  private readonly schemas = new Map<Domain, { name: string; description: string; parametersJson: string; toolType: string }[]>();
+  private readonly schemas = new Map<Domain, { tools: { name: string; description: string; parametersJson: string; toolType: string }[]; digest: string }>();
 
-  /** The domain's tool schemas, built once (every OpenSession returns them). */
+  /** The domain's tool schemas and the digest of them with its policy, built once (every OpenSession answers them). */
   private toolSchemas(d: Domain) {
     let out = this.schemas.get(d);
     if (!out) {
-      out = d.tools.map((t) => ({ name: t.name, description: t.description, parametersJson: JSON.stringify(t.parameters), toolType: t.type }));
+      const tools = d.tools.map((t) => ({ name: t.name, description: t.description, parametersJson: JSON.stringify(t.parameters), toolType: t.type }));
+      const digest = createHash('sha256').update(JSON.stringify([d.name, d.policy, tools])).digest('hex').slice(0, 32);
+      out = { tools, digest };
       this.schemas.set(d, out);
     }
     return out;
@@ -148,7 +151,7 @@ export class SandboxService {
       domains: [...this.domains.values()].map((d) => ({
         name: d.domain.name,
         policy: d.domain.policy,
-        tools: this.toolSchemas(d.domain),
+        tools: this.toolSchemas(d.domain).tools,
         taskCount: d.tasks.size,
         initialDbHash: d.initialHash,
       })),
@@ -166,14 +169,14 @@ export class SandboxService {
       return { tasks: tasks.map((t) => ({ id: t.id, scenario: renderScenario(t), taskJson: JSON.stringify(t) })) };
     },
 
-    openSession: (req: { domain: string; taskId: string; sessionId: string; fork?: boolean }) => {
+    openSession: (req: { domain: string; taskId: string; sessionId: string; fork?: boolean; knownSchemaDigest?: string }) => {
       const d = this.domain(req.domain);
       const task = req.taskId ? this.task(d, req.taskId) : undefined;
       if (req.sessionId) {
         SessionStore.checkId(req.sessionId);
         // Idempotent for redelivered opens: the same id, domain and task returns the live session.
         const existing = this.tryGet(req.sessionId);
-        if (existing && existing.domain === req.domain && existing.task?.id === task?.id) return this.opened(existing.id, d, existing.env, task, req.fork);
+        if (existing && existing.domain === req.domain && existing.task?.id === task?.id) return this.opened(existing.id, d, existing.env, task, req);
       }
       const env = new Environment(d.domain);
       if (task) {
@@ -188,7 +191,7 @@ export class SandboxService {
       this.metrics.opened.inc({ domain: req.domain, kind: 'open' });
       this.metrics.sessions.set(this.sessions.size);
       if (task) this.warmGold(d, task);
-      return this.opened(s.id, d, env, task, req.fork);
+      return this.opened(s.id, d, env, task, req);
     },
 
     forkSession: (req: { sessionId: string; count: number }) => {
@@ -281,11 +284,14 @@ export class SandboxService {
     }
   }
 
-  private opened(id: string, d: LoadedDomain, env: Environment, task?: Tau2Task, fork = false) {
+  private opened(id: string, d: LoadedDomain, env: Environment, task: Tau2Task | undefined, req: { fork?: boolean; knownSchemaDigest?: string }) {
     // Hashing a multi-megabyte DB costs milliseconds: reuse the load-time hash when nothing was applied.
     const dbHash = task?.initial_state ? env.dbHash() : d.initialHash;
-    const forkSessionId = fork ? this.fork(id, 1)[0]! : '';
-    return { sessionId: id, tools: this.toolSchemas(d.domain), policy: d.domain.policy, dbHash, forkSessionId };
+    const forkSessionId = req.fork ? this.fork(id, 1)[0]! : '';
+    const { tools, digest } = this.toolSchemas(d.domain);
+    // A client that holds this domain's tools and policy already (same digest) is not sent them again.
+    const known = req.knownSchemaDigest === digest;
+    return { sessionId: id, tools: known ? [] : tools, policy: known ? '' : d.domain.policy, dbHash, forkSessionId, schemaDigest: digest };
   }
 
   /** `count` copies of the session `id`, each a new session. */
