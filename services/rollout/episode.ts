@@ -111,7 +111,7 @@ interface DomainSchema {
 }
 
 /** Per sandbox client: the schemas of the domains it answered, by domain name (see OpenSessionRequest.known_schema_digest). */
-const schemaCaches = new WeakMap<object, Map<string, DomainSchema>>();
+const schemaCaches = new WeakMap<EpisodePorts['sandbox'], Map<string, DomainSchema>>();
 
 function domainSchemas(sandbox: EpisodePorts['sandbox']): Map<string, DomainSchema> {
   let m = schemaCaches.get(sandbox);
@@ -120,8 +120,8 @@ function domainSchemas(sandbox: EpisodePorts['sandbox']): Map<string, DomainSche
 }
 
 /**
- * The schema an OpenSession answer stands for: the cached one when the sandbox left tools and policy out
- * because the digest matched, else the answer's own (cached when the sandbox gave a digest).
+ * The schema an OpenSession answer stands for: the cached one when the digest matched (the sandbox then
+ * leaves tools and policy out), else the answer's own (cached when the sandbox gave a digest).
  */
 function schemaOf(
   cache: Map<string, DomainSchema>,
@@ -129,7 +129,7 @@ function schemaOf(
   answer: { tools: ToolSchema[]; policy: string; schemaDigest: string },
   known: DomainSchema | undefined,
 ): DomainSchema {
-  if (known && answer.schemaDigest === known.digest && answer.tools.length === 0 && answer.policy === '') return known;
+  if (known && answer.schemaDigest === known.digest) return known;
   const schema = { digest: answer.schemaDigest, tools: answer.tools, systemPrompt: agentSystemPrompt(answer.policy) };
   if (answer.schemaDigest) cache.set(domain, schema);
   return schema;
