@@ -64,6 +64,25 @@ export function streamConformance(open: OpenBus): void {
     await bus.consumer({ ...base, durable: 'a', filterSubject: `${subject}.a` }); // re-binding is fine
   });
 
+  it('lastMessage reads the newest message on a subject without a consumer', async (ctx) => {
+    const bus = await open(ctx);
+    const { name, subject } = await makeStream(bus);
+    expect(await bus.lastMessage(name, `${subject}.a`)).toBeNull();
+    await bus.publish(`${subject}.a`, bytes('a1'), { msgId: 'a1' });
+    const a2 = await bus.publish(`${subject}.a`, bytes('a2'), { msgId: 'a2', headers: { 'X-Kind': 'test' } });
+    await bus.publish(`${subject}.b`, bytes('b1'));
+    const last = await bus.lastMessage(name, `${subject}.a`);
+    expect(last).toMatchObject({ subject: `${subject}.a`, seq: a2.seq, headers: { 'X-Kind': 'test', 'Nats-Msg-Id': 'a2' } });
+    expect(text(last!.data)).toBe('a2');
+    expect(last!.storedAt).toBeInstanceOf(Date);
+    expect(await bus.lastMessage(name, `${subject}.c`)).toBeNull();
+    // It is a read: a consumer created afterwards still gets every message.
+    const c = await bus.consumer({ stream: name, durable: 'd', ackWaitMs: 5_000, maxDeliver: 1, maxAckPending: 10 });
+    expect(text((await c.next())!.data)).toBe('a1');
+    await expectBusError(bus.lastMessage(name, `${subject}.*`), 'invalid', false);
+    await expectBusError(bus.lastMessage(uniq('missing'), `${subject}.a`), 'not_found', false);
+  });
+
   it('removes messages older than maxAgeMs', async (ctx) => {
     const bus = await open(ctx);
     const { name, subject } = await makeStream(bus, { maxAgeMs: 1_000, duplicateWindowMs: 500 });

@@ -22,6 +22,7 @@ import type {
   RequestHandler,
   RequestOptions,
   StreamConfig,
+  StreamMessage,
   StreamState,
   SubscribeOptions,
   Subscription,
@@ -113,6 +114,19 @@ class MemoryBus implements Bus {
       if (s.captures(subject)) return s.publish(subject, data, opts);
     }
     throw new BusError('not_found', `no stream captures subject ${subject}`);
+  }
+
+  async lastMessage(stream: string, subject: string): Promise<StreamMessage | null> {
+    this.assertOpen();
+    checkName('stream', stream);
+    checkSubject(subject, false);
+    const s = this.stream(stream);
+    s.prune();
+    let last: StreamMessage | null = null;
+    for (const m of s.messages.values()) {
+      if (m.subject === subject) last = { subject, data: new Uint8Array(m.data), headers: copyHeaders(m.headers), seq: m.seq, storedAt: new Date(m.time) };
+    }
+    return last;
   }
 
   async consumer(config: ConsumerConfig): Promise<Consumer> {

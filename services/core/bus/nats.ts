@@ -5,6 +5,7 @@ import {
   connect,
   Empty,
   nanos,
+  NatsError,
   RetentionPolicy,
   StorageType,
   type JetStreamClient,
@@ -31,11 +32,15 @@ import type {
   RequestHandler,
   RequestOptions,
   StreamConfig,
+  StreamMessage,
   StreamState,
   SubscribeOptions,
   Subscription,
 } from './types.js';
 import { checkConsumerConfig, checkHeaders, checkName, checkStreamConfig, checkSubject, checkTimeout } from './validate.js';
+
+/** JetStream API err_code of a direct get that found no message (nats-server's errors.json). */
+const NO_MESSAGE_FOUND = 10037;
 
 export interface NatsBusOptions {
   /** Server URL(s): 'nats://host:port', or a comma-separated list for a cluster. */
@@ -165,6 +170,20 @@ class NatsBus implements Bus {
       const owner = await this.jsm.streams.find(subject).catch(() => null);
       if (owner === null) throw new BusError('not_found', `no stream captures subject ${subject}`, { cause: err });
       throw new BusError('unavailable', `stream ${owner} did not answer a publish to ${subject}`, { cause: err });
+    }
+  }
+
+  async lastMessage(stream: string, subject: string): Promise<StreamMessage | null> {
+    this.assertOpen();
+    checkName('stream', stream);
+    checkSubject(subject, false);
+    try {
+      const m = await this.jsm.streams.getMessage(stream, { last_by_subj: subject });
+      return { subject: m.subject, data: m.data, headers: fromNatsHeaders(m.header), seq: m.seq, storedAt: m.time };
+    } catch (err) {
+      // 'no message found' and 'stream not found' share a status: only the former is an empty answer.
+      if (err instanceof NatsError && err.api_error?.err_code === NO_MESSAGE_FOUND) return null;
+      throw fromNats(err, `last message on ${subject} in stream ${stream}`);
     }
   }
 

@@ -30,6 +30,14 @@ export interface Bus {
   publish(subject: string, data: Uint8Array, opts?: PublishOptions): Promise<PublishAck>;
 
   /**
+   * The newest message stored in `stream` on exactly `subject` (no wildcards), or null when the
+   * stream holds none there (never published, or removed by max age or a work-queue ack). Reads
+   * without a consumer, so it changes no delivery state.
+   * Fails with 'not_found' when the stream does not exist, 'invalid' for a bad name or subject.
+   */
+  lastMessage(stream: string, subject: string): Promise<StreamMessage | null>;
+
+  /**
    * Creates or binds the durable pull consumer `durable` on `stream`, updating its ack wait, max
    * deliver and max ack pending when they changed. Its progress (acks, delivery counts) lives with
    * the stream: a new handle on the same durable, from any process, resumes there.
@@ -97,6 +105,17 @@ export interface PublishOptions {
   /** Deduplication id (JetStream's Nats-Msg-Id; carried as that header). */
   msgId?: string;
   headers?: Headers;
+}
+
+/** A stored message read directly from its stream (lastMessage). */
+export interface StreamMessage {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  readonly headers: Headers;
+  /** Stream sequence. */
+  readonly seq: number;
+  /** When the stream stored it. */
+  readonly storedAt: Date;
 }
 
 export interface PublishAck {
