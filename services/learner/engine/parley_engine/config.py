@@ -1,60 +1,57 @@
-"""Engine settings from InitRequest.config_json, documented field by field and resolved once at Init;
-a bad value fails with INVALID_ARGUMENT naming the field."""
+"""Engine settings from InitRequest.config_json, checked once at Init against config.schema.json (the one
+declaration of every field, its type, range, default and meaning, which the run spec and the CRD are also
+derived from); a bad value fails with INVALID_ARGUMENT naming the field."""
 
-import dataclasses
 import json
 import math
-from dataclasses import dataclass
+import os
+import re
+from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import invalid
 
+SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config.schema.json")
+with open(SCHEMA_PATH, encoding="utf-8") as _f:
+    SCHEMA: Dict[str, Any] = json.load(_f)
 
+
+# Typed views of a validated config: field names and types agree with the schema (tests/test_config.py),
+# and every value comes from config_json or the schema's default.
 @dataclass(frozen=True)
 class LoraConfig:
-    """Low-rank adapters for Hugging Face models (needs `peft`)."""
-
-    r: int = 16  # adapter rank
-    alpha: int = 32  # scaling numerator (scale = alpha / r)
-    dropout: float = 0.0  # dropout on the adapter input; 0 keeps log-probs deterministic
-    target_modules: Tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")  # module names to adapt
+    r: int
+    alpha: int
+    dropout: float
+    target_modules: Tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class EngineConfig:
-    # --- builtin model (ignored for Hugging Face models) ---
-    layers: int = 2  # transformer blocks
-    d_model: int = 128  # residual width
-    heads: int = 4  # attention heads; must divide d_model
-    max_len: int = 512  # longest sequence (learned positions); prompt + completion must fit
-    positions: str = "learned"  # "learned" absolute embeddings, or "alibi" (linear distance biases per head)
-    copy_head: bool = False  # a pointer over earlier tokens mixed into the output (copies unseen details)
-    vocab_size: int = 512  # token ids must be below this
-    # --- optimizer and schedule ---
-    lr: float = 3e-4  # base learning rate (OptimStep.learning_rate > 0 overrides it)
-    weight_decay: float = 0.01  # AdamW decoupled weight decay
-    betas: Tuple[float, float] = (0.9, 0.999)  # AdamW moment decay rates
-    warmup_steps: int = 0  # linear warm-up from lr/warmup_steps to lr
-    total_steps: int = 0  # cosine decay ends here; 0 keeps lr constant after warm-up
-    min_lr_ratio: float = 0.0  # the cosine floor, as a fraction of the base lr
-    # --- runtime ---
-    seed: int = 0  # parameter init and default sampling; InitRequest.seed is used when this is absent
-    device: str = "auto"  # "auto" (cuda when available), "cpu", "cuda" or "cuda:N"
-    num_threads: int = 1  # torch CPU threads; one is fastest on small models; 0 keeps torch's default
-    logprob_batch_size: int = 16  # sequences per forward pass in ComputeLogprobs
-    # --- Hugging Face models only ---
-    dtype: str = "auto"  # parameter dtype: auto (bfloat16 on cuda, float32 on cpu), float32, bfloat16, float16
-    lora: Optional[LoraConfig] = None  # adapters instead of full fine-tuning
-    gradient_checkpointing: bool = False  # trade compute for activation memory
-    trust_remote_code: bool = False  # passed to from_pretrained
+    layers: int
+    d_model: int
+    heads: int
+    max_len: int
+    positions: str
+    copy_head: bool
+    vocab_size: int
+    lr: float
+    weight_decay: float
+    betas: Tuple[float, float]
+    warmup_steps: int
+    total_steps: int
+    min_lr_ratio: float
+    seed: int
+    device: str
+    num_threads: int
+    logprob_batch_size: int
+    dtype: str
+    lora: Optional[LoraConfig]
+    gradient_checkpointing: bool
+    trust_remote_code: bool
 
     def to_json(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-_POSITIVE_INTS = ("layers", "d_model", "heads", "max_len", "vocab_size", "logprob_batch_size")
-_NON_NEGATIVE_INTS = ("warmup_steps", "total_steps", "num_threads")
-_DTYPES = ("auto", "float32", "bfloat16", "float16")
+        return asdict(self)
 
 
 def parse_config(text: str) -> Tuple[EngineConfig, bool]:
@@ -62,23 +59,10 @@ def parse_config(text: str) -> Tuple[EngineConfig, bool]:
 
     Raises EngineError(INVALID_ARGUMENT) naming the field for unknown keys, wrong types or ranges."""
     raw = _load_object(text, "config_json")
-    names = {f.name for f in dataclasses.fields(EngineConfig)}
-    unknown = sorted(set(raw) - names)
-    if unknown:
-        raise invalid(f"config_json: unknown field(s) {unknown}; accepted: {sorted(names)}")
-    values: Dict[str, Any] = {}
-    for f in dataclasses.fields(EngineConfig):
-        if f.name not in raw:
-            continue
-        value = raw[f.name]
-        if f.name == "lora":
-            values["lora"] = None if value is None else _parse_lora(value)
-        elif f.name == "betas":
-            values["betas"] = _parse_betas(value)
-        else:
-            values[f.name] = _coerce(f"config_json.{f.name}", value, type(f.default))
-    cfg = EngineConfig(**values)
-    _check_ranges(cfg)
+    _check(SCHEMA, raw, "config_json")
+    cfg = EngineConfig(**_with_defaults(SCHEMA, raw))
+    if cfg.d_model % cfg.heads:
+        raise invalid(f"config_json.d_model ({cfg.d_model}) must be divisible by heads ({cfg.heads})")
     return cfg, "seed" in raw
 
 
@@ -94,72 +78,85 @@ def _load_object(text: str, what: str) -> Dict[str, Any]:
     return raw
 
 
-def _coerce(name: str, value: Any, kind: type) -> Any:
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-    elif kind is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif kind is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            return float(value)
-    elif kind is str:
-        if isinstance(value, str):
-            return value
-    raise invalid(f"{name} must be a {kind.__name__}, got {json.dumps(value)}")
-
-
-def _parse_betas(value: Any) -> Tuple[float, float]:
-    if not (isinstance(value, list) and len(value) == 2):
-        raise invalid(f"config_json.betas must be a list of two numbers in [0, 1), got {json.dumps(value)}")
-    betas = tuple(_coerce("config_json.betas[]", v, float) for v in value)
-    if not all(0.0 <= b < 1.0 for b in betas):
-        raise invalid(f"config_json.betas must be in [0, 1), got {list(betas)}")
-    return betas  # type: ignore[return-value]
-
-
-def _parse_lora(value: Any) -> LoraConfig:
-    if not isinstance(value, dict):
-        raise invalid(f"config_json.lora must be an object or null, got {json.dumps(value)}")
-    names = {f.name for f in dataclasses.fields(LoraConfig)}
-    unknown = sorted(set(value) - names)
-    if unknown:
-        raise invalid(f"config_json.lora: unknown field(s) {unknown}; accepted: {sorted(names)}")
+def _with_defaults(schema: Dict[str, Any], raw: Dict[str, Any]) -> Dict[str, Any]:
+    """Every property of `schema`, from `raw` or its default, as the dataclasses hold them (tuples, floats)."""
     out: Dict[str, Any] = {}
-    for key in ("r", "alpha"):
-        if key in value:
-            out[key] = _coerce(f"config_json.lora.{key}", value[key], int)
-            if out[key] <= 0:
-                raise invalid(f"config_json.lora.{key} must be > 0, got {out[key]}")
-    if "dropout" in value:
-        out["dropout"] = _coerce("config_json.lora.dropout", value["dropout"], float)
-    if "target_modules" in value:
-        modules: List[Any] = value["target_modules"]
-        if not (isinstance(modules, list) and modules and all(isinstance(m, str) for m in modules)):
-            raise invalid("config_json.lora.target_modules must be a non-empty list of module names")
-        out["target_modules"] = tuple(modules)
-    return LoraConfig(**out)
+    for name, prop in schema["properties"].items():
+        value = raw.get(name, prop.get("default"))
+        if name == "lora":
+            out[name] = None if value is None else LoraConfig(**_with_defaults(prop, value))
+        else:
+            out[name] = _typed(prop, value)
+    return out
 
 
-def _check_ranges(cfg: EngineConfig) -> None:
-    for name in _POSITIVE_INTS:
-        if getattr(cfg, name) <= 0:
-            raise invalid(f"config_json.{name} must be > 0, got {getattr(cfg, name)}")
-    for name in _NON_NEGATIVE_INTS:
-        if getattr(cfg, name) < 0:
-            raise invalid(f"config_json.{name} must be >= 0, got {getattr(cfg, name)}")
-    if cfg.d_model % cfg.heads:
-        raise invalid(f"config_json.d_model ({cfg.d_model}) must be divisible by heads ({cfg.heads})")
-    if cfg.lr <= 0:
-        raise invalid(f"config_json.lr must be > 0, got {cfg.lr}")
-    if cfg.weight_decay < 0:
-        raise invalid(f"config_json.weight_decay must be >= 0, got {cfg.weight_decay}")
-    if not 0.0 <= cfg.min_lr_ratio <= 1.0:
-        raise invalid(f"config_json.min_lr_ratio must be in [0, 1], got {cfg.min_lr_ratio}")
-    if cfg.positions not in ("learned", "alibi"):
-        raise invalid(f"config_json.positions must be 'learned' or 'alibi', got {cfg.positions!r}")
-    if cfg.dtype not in _DTYPES:
-        raise invalid(f"config_json.dtype must be one of {list(_DTYPES)}, got {cfg.dtype!r}")
-    if not (cfg.device in ("auto", "cpu", "cuda") or cfg.device.startswith("cuda:")):
-        raise invalid(f"config_json.device must be auto, cpu, cuda or cuda:N, got {cfg.device!r}")
+def _typed(prop: Dict[str, Any], value: Any) -> Any:
+    if prop["type"] == "number":
+        return float(value)
+    if prop["type"] == "array":
+        return tuple(_typed(prop["items"], v) for v in value)
+    return value
+
+
+_TYPE_NAMES = {"integer": "an integer", "number": "a number", "boolean": "a boolean", "string": "a string",
+               "array": "a list", "object": "an object", "null": "null"}
+
+
+def _is_type(kind: str, value: Any) -> bool:
+    if kind == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "string":
+        return isinstance(value, str)
+    if kind == "array":
+        return isinstance(value, list)
+    if kind == "object":
+        return isinstance(value, dict)
+    if kind == "null":
+        return value is None
+    raise ValueError(f"config.schema.json: unsupported type {kind!r}")
+
+
+def _check(schema: Dict[str, Any], value: Any, path: str) -> None:
+    """Validates `value` against the subset of JSON Schema that config.schema.json uses (listed in its
+    description). Raises EngineError(INVALID_ARGUMENT) naming `path` and the rule."""
+    kinds: List[str] = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+    if not any(_is_type(k, value) for k in kinds):
+        want = " or ".join(_TYPE_NAMES[k] for k in kinds)
+        raise invalid(f"{path} must be {want}, got {json.dumps(value)}")
+    if value is None:
+        return
+    if isinstance(value, dict):
+        props: Dict[str, Any] = schema.get("properties", {})
+        unknown = sorted(set(value) - set(props))
+        if unknown and schema.get("additionalProperties") is False:
+            raise invalid(f"{path}: unknown field(s) {unknown}; accepted: {sorted(props)}")
+        for name, sub in props.items():
+            if name in value:
+                _check(sub, value[name], f"{path}.{name}")
+        return
+    if isinstance(value, list):
+        if "minItems" in schema and len(value) < schema["minItems"]:
+            raise invalid(f"{path} must have at least {schema['minItems']} item(s), got {json.dumps(value)}")
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            raise invalid(f"{path} must have at most {schema['maxItems']} item(s), got {json.dumps(value)}")
+        for i, item in enumerate(value):
+            _check(schema["items"], item, f"{path}[{i}]")
+        return
+    if "enum" in schema and value not in schema["enum"]:
+        raise invalid(f"{path} must be one of {schema['enum']}, got {json.dumps(value)}")
+    if isinstance(value, str):
+        if "minLength" in schema and len(value) < schema["minLength"]:
+            raise invalid(f"{path} must have at least {schema['minLength']} character(s), got {json.dumps(value)}")
+        if "pattern" in schema and not re.search(schema["pattern"], value):
+            raise invalid(f"{path} must match {schema['pattern']}, got {json.dumps(value)}")
+        return
+    bounds = (("minimum", ">=", lambda v, b: v >= b), ("exclusiveMinimum", ">", lambda v, b: v > b),
+              ("maximum", "<=", lambda v, b: v <= b), ("exclusiveMaximum", "<", lambda v, b: v < b))
+    for key, op, ok in bounds:
+        if key in schema and not isinstance(value, bool) and not ok(value, schema[key]):
+            raise invalid(f"{path} must be {op} {schema[key]}, got {json.dumps(value)}")
+
