@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every Parley test: installs the system packages the tests need (as root) or says exactly which
-# to install, installs the npm dependencies, then runs the TypeScript and Python suites.
+# to install, installs the npm dependencies and the pinned helm, then runs the TypeScript and Python suites.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +26,9 @@ fi
 
 node -e 'const [a]=process.versions.node.split("."); if (+a < 20) { console.error("Node 20 or newer is required (found " + process.version + ")"); process.exit(2) }'
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi
+
+# helm for the chart tests (pinned; built with Go into .tools/bin). Without it they skip, or fail under CI=true.
+bash scripts/install-helm.sh || echo "could not install helm: the chart tests that need it skip (and fail under CI=true)" >&2
 
 mkdir -p .tmp
 status=0
