@@ -7,11 +7,13 @@ import { registerBenchCommands, registerRolloutServe } from './bench-commands.js
 import { registerEvalCommand, registerRunCommand } from './run-command.js';
 import { registerControllerCommands } from '../controller/cli.js';
 import { registerCoordinatorServeCommand } from '../controller/coordinator/index.js';
+import { registerPrepareCommand } from './prepare-command.js';
 import { registerSandboxCommands } from './sandbox-commands.js';
 import { usersimCommand } from '../usersim/cli.js';
 import { registerEngineCommands, registerLearnerServeCommand } from '../learner/cli.js';
 import { EngineSamplerBackend, connectTrainer } from '../learner/index.js';
 import { loadChatModel } from '../policy/index.js';
+import { initPolicyEngine } from './policy-engine.js';
 import { addServePolicyOptions, registerPolicyCommands, servePolicyCommand } from '../policy/cli.js';
 
 const program = new Command('parley')
@@ -21,6 +23,7 @@ const program = new Command('parley')
 const serve = program.command('serve').description('Serve one Parley service over gRPC');
 registerRunCommand(program);
 registerEvalCommand(program);
+registerPrepareCommand(program);
 registerControllerCommands(program, serve);
 registerSandboxCommands(program, serve);
 registerBenchCommands(program);
@@ -36,8 +39,11 @@ addServePolicyOptions(serve.command('policy').description('Serve the Policy gRPC
       // The builtin model samples through the PyTorch engine's Sample RPC.
       backendFor: (c) => {
         if (c.backend !== 'trainer-engine' || !c.engineAddress) return undefined;
-        const stop = loadChatModel(c.modelDir).encode('<|im_end|>');
-        return new EngineSamplerBackend(connectTrainer(c.engineAddress), { stopTokenIds: stop });
+        const model = loadChatModel(c.modelDir);
+        const trainer = connectTrainer(c.engineAddress);
+        const init = process.env.PARLEY_ENGINE_INIT_FILE;
+        const ready = init ? initPolicyEngine(trainer, init, model.vocabSize) : undefined;
+        return new EngineSamplerBackend(trainer, { stopTokenIds: model.encode('<|im_end|>'), ready });
       },
     });
     process.stderr.write(

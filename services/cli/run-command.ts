@@ -47,10 +47,17 @@ export function registerRunCommand(program: Command): void {
     .option('--seed <n>', 'override seed')
     .option('--metrics-port <n>', 'Prometheus /metrics port (-1 = off)', '9464')
     .option('--python <path>', 'Python interpreter with PyTorch for the engine (default /usr/bin/python3 or PARLEY_PYTHON)')
-    .action(async (specPath: string, opts: { out: string; nats?: string; resume: boolean; steps?: string; seed?: string; metricsPort: string; python?: string }) => {
+    .option('--pods', "rehearse the run as the controller would run it in a cluster: every pod of its rendering as local processes, over a nats-server (FILE may be a TrainingRun manifest)", false)
+    .option('--kill <group@step...>', "with --pods: SIGKILL the first pod of a group after a step, e.g. --kill learner@1 policy@2 (crash rehearsal)")
+    .option('--timeout <seconds>', 'with --pods: fail when the run has not finished by then')
+    .action(async (specPath: string, opts: { out: string; nats?: string; resume: boolean; steps?: string; seed?: string; metricsPort: string; python?: string; pods: boolean; kill?: string[]; timeout?: string }) => {
       const overrides: Record<string, unknown> = {};
       if (opts.steps !== undefined) overrides.algorithm = { steps: Number(opts.steps) };
       if (opts.seed !== undefined) overrides.seed = Number(opts.seed);
+      if (opts.pods) {
+        await runPodsCommand(resolve(specPath), overrides, opts);
+        return;
+      }
       const spec = readRunSpec(resolve(specPath), overrides);
       const logger = createLogger('run', process.env.PARLEY_LOG_LEVEL ?? 'warn');
       const progress = new Progress();
@@ -88,6 +95,52 @@ export function registerRunCommand(program: Command): void {
         process.off('SIGTERM', onSignal);
       }
     });
+}
+
+const KILL = /^(sandbox|userSimulator|policy|learner|rollout|coordinator)@([0-9]+)$/;
+
+async function runPodsCommand(path: string, overrides: Record<string, unknown>, opts: { out: string; nats?: string; python?: string; kill?: string[]; timeout?: string }): Promise<void> {
+  const { readRunDocument, runPods } = await import('../controller/pods/pods-run.js');
+  const doc = readRunDocument(path) as Record<string, unknown>;
+  if (doc && typeof doc === 'object') {
+    if (doc.kind === 'TrainingRun') doc.spec = deepMerge((doc.spec ?? {}) as Record<string, unknown>, overrides);
+    else Object.assign(doc, deepMerge(doc, overrides));
+  }
+  const kills = (opts.kill ?? []).map((k) => {
+    const m = KILL.exec(k);
+    if (!m) throw new CliError(`--kill: expected <group>@<step> with group sandbox, userSimulator, policy, learner, rollout or coordinator, got '${k.slice(0, 80)}'`);
+    return { group: m[1] as 'policy', afterStep: Number(m[2]) };
+  });
+  const timeout = opts.timeout === undefined ? undefined : Number(opts.timeout);
+  if (timeout !== undefined && !(timeout > 0)) throw new CliError(`--timeout: expected seconds > 0, got '${opts.timeout}'`);
+  const progress = new Progress();
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const report = await runPods(doc, {
+      out: opts.out,
+      natsUrl: opts.nats,
+      python: opts.python,
+      kills,
+      timeoutMs: timeout === undefined ? undefined : timeout * 1000,
+      logger: createLogger('pods', process.env.PARLEY_LOG_LEVEL ?? 'warn'),
+      progress,
+      signal: controller.signal,
+    });
+    progress.done();
+    const last = report.iterations.at(-1);
+    process.stdout.write(
+      `${report.iterations.length} steps in ${report.wall_seconds.toFixed(0)} s; last reward ${last ? last.reward_mean.toFixed(3) : 'n/a'}; final pass^1 ${report.final ? Number(report.final.passRate).toFixed(3) : 'n/a'}\n` +
+        `weights loaded: ${Object.entries(report.weights_loaded).map(([p, v]) => `${p} [${v.join(', ')}]`).join('; ')}\n` +
+        `report: ${resolve(opts.out, 'report.json')}\n`,
+    );
+  } finally {
+    progress.done();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }
 
 export function registerEvalCommand(program: Command): void {

@@ -98,10 +98,27 @@ function engineContainer(spec: RunSpec, group: ActorGroup, config: ControllerCon
   };
 }
 
+/** Where the builtin model's pods find its generated local domain and tokenizer folder (`parley prepare builtin`). */
+export function builtinDir(spec: RunSpec): string {
+  return `${DATA_MOUNT}/${spec.name}/builtin`;
+}
+
+const isBuiltin = (spec: RunSpec) => spec.model.name === 'builtin';
+
+/** The init container that generates the builtin model's domain and tokenizer into the data volume (idempotent). */
+function prepareBuiltinContainer(spec: RunSpec, config: ControllerConfig): V1Container {
+  const c = parleyContainer('prepare', ['prepare', 'builtin', '--spec', `${CONFIG_MOUNT}/run.yaml`, '--out', builtinDir(spec)], config, [], {
+    requests: { cpu: '250m', memory: '256Mi' },
+    limits: { memory: '1Gi' },
+  });
+  c.volumeMounts!.push({ name: 'data', mountPath: DATA_MOUNT });
+  return c;
+}
+
 const sidecarResources: V1ResourceRequirements = { requests: { cpu: '500m', memory: '1Gi' }, limits: { memory: '4Gi' } };
 
 /** Containers of one group's pods. `uses` tells the pod builder which volumes they need. */
-export function groupContainers(group: GroupName, spec: RunSpec, config: ControllerConfig): { containers: V1Container[]; gpuCaches: boolean; data: boolean } {
+export function groupContainers(group: GroupName, spec: RunSpec, config: ControllerConfig): { containers: V1Container[]; initContainers?: V1Container[]; gpuCaches: boolean; data: boolean } {
   const g = spec.actors[group];
   const run = spec.name;
   const env = baseEnv(spec, config, g);
@@ -109,11 +126,15 @@ export function groupContainers(group: GroupName, spec: RunSpec, config: Control
   switch (group) {
     case 'sandbox': {
       const args = ['serve', 'sandbox', '--port', String(PORTS.grpc), '--metrics-port', String(PORTS.metrics), '--domains', spec.data.domain, ...busServeArgs(run)];
-      args.push('--data-dir', spec.data.dataDir ? spec.data.dataDir.replace(/\/[^/]+\/?$/, '') : config.tau2DataDir);
+      // The builtin model's local domain is generated into the data volume by the pod's init container.
+      const dataDir = isBuiltin(spec) ? `${builtinDir(spec)}/data` : spec.data.dataDir ? spec.data.dataDir.replace(/\/[^/]+\/?$/, '') : config.tau2DataDir;
+      args.push('--data-dir', dataDir);
       const c = parleyContainer('sandbox', args, config, env, resourceRequirements(g.resources));
       if (g.image) c.image = g.image;
       Object.assign(c, { ports: [{ name: 'grpc', containerPort: PORTS.grpc }, metricsPort], readinessProbe: grpcProbe(PORTS.grpc), livenessProbe: grpcProbe(PORTS.grpc, 6) });
-      return { containers: [c], gpuCaches: false, data: false };
+      if (!isBuiltin(spec)) return { containers: [c], gpuCaches: false, data: false };
+      c.volumeMounts!.push({ name: 'data', mountPath: DATA_MOUNT, readOnly: true });
+      return { containers: [c], initContainers: [prepareBuiltinContainer(spec, config)], gpuCaches: false, data: true };
     }
     case 'userSimulator': {
       const u = spec.userSimulator;
@@ -133,23 +154,29 @@ export function groupContainers(group: GroupName, spec: RunSpec, config: Control
       return { containers, gpuCaches: ownLlm, data: ownLlm };
     }
     case 'policy': {
-      const builtin = spec.model.name === 'builtin';
+      const builtin = isBuiltin(spec);
       // The sidecar reads its config from PARLEY_* variables: PARLEY_BUS_URL and PARLEY_RUN (in env) make it serve over NATS too.
       const policyEnv: V1EnvVar[] = [
         ...env,
-        { name: 'PARLEY_MODEL_DIR', value: spec.model.tokenizer ?? `${DATA_MOUNT}/models/${spec.model.name}` },
+        { name: 'PARLEY_MODEL_DIR', value: builtin ? `${builtinDir(spec)}/model` : (spec.model.tokenizer ?? `${DATA_MOUNT}/models/${spec.model.name}`) },
         { name: 'PARLEY_MODEL_NAME', value: spec.model.name },
         { name: 'PARLEY_MAX_CONTEXT_TOKENS', value: String(spec.model.maxContextTokens) },
         { name: 'PARLEY_PORT', value: String(PORTS.grpc) },
         { name: 'PARLEY_METRICS_PORT', value: String(PORTS.metrics) },
-        builtin
-          ? { name: 'PARLEY_ENGINE_ADDRESS', value: `127.0.0.1:${PORTS.engine}` }
-          : { name: 'PARLEY_BACKEND_URL', value: `http://127.0.0.1:${PORTS.vllm}/v1` },
+        ...(builtin
+          ? [
+              { name: 'PARLEY_ENGINE_ADDRESS', value: `127.0.0.1:${PORTS.engine}` },
+              // The pod's engine starts as the learner's does (same model, settings and seed): version 0.
+              { name: 'PARLEY_ENGINE_INIT_FILE', value: `${CONFIG_MOUNT}/learner.yaml` },
+            ]
+          : [{ name: 'PARLEY_BACKEND_URL', value: `http://127.0.0.1:${PORTS.vllm}/v1` }]),
       ];
       const sidecar = parleyContainer('policy', ['serve', 'policy'], config, policyEnv, sidecarResources);
+      // The tokenizer folder lives on the data volume (generated for builtin, downloaded or on the claim otherwise).
+      sidecar.volumeMounts!.push({ name: 'data', mountPath: DATA_MOUNT, readOnly: true });
       Object.assign(sidecar, { ports: [{ name: 'grpc', containerPort: PORTS.grpc }, metricsPort], readinessProbe: grpcProbe(PORTS.grpc), livenessProbe: grpcProbe(PORTS.grpc, 6) });
       const backend = builtin ? engineContainer(spec, g, config, resourceRequirements(g.resources)) : vllmContainer(spec.model.name, spec.model.maxContextTokens, g, config, spec.model.lora);
-      return { containers: [backend, sidecar], gpuCaches: true, data: true };
+      return { containers: [backend, sidecar], ...(builtin ? { initContainers: [prepareBuiltinContainer(spec, config)] } : {}), gpuCaches: true, data: true };
     }
     case 'learner': {
       const learnerEnv: V1EnvVar[] = [
@@ -157,6 +184,8 @@ export function groupContainers(group: GroupName, spec: RunSpec, config: Control
         { name: 'PARLEY_TRAINER_ADDRESS', value: `127.0.0.1:${PORTS.engine}` },
         { name: 'PARLEY_PORT', value: String(PORTS.learnerGrpc) },
         { name: 'PARLEY_METRICS_PORT', value: String(PORTS.metrics) },
+        // The builtin model's vocabulary size comes from its generated tokenizer folder.
+        ...(isBuiltin(spec) ? [{ name: 'PARLEY_MODEL_DIR', value: `${builtinDir(spec)}/model` }] : []),
       ];
       const learner = parleyContainer('learner', ['serve', 'learner', '--config', `${CONFIG_MOUNT}/learner.yaml`], config, learnerEnv, {
         requests: { cpu: '1', memory: '2Gi' },
@@ -171,7 +200,7 @@ export function groupContainers(group: GroupName, spec: RunSpec, config: Control
       });
       const engine = engineContainer(spec, g, config, resourceRequirements(g.resources));
       if (g.image) engine.image = g.image;
-      return { containers: [engine, learner], gpuCaches: true, data: true };
+      return { containers: [engine, learner], ...(isBuiltin(spec) ? { initContainers: [prepareBuiltinContainer(spec, config)] } : {}), gpuCaches: true, data: true };
     }
     case 'rollout': {
       const args = ['serve', 'rollout', '--run', run, '--nats', '$(PARLEY_BUS_URL)', '--name', '$(POD_NAME)', '--concurrency', String(spec.rollout.concurrency)];

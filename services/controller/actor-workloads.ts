@@ -46,7 +46,7 @@ export function withSpecHash<T extends { metadata?: { annotations?: { [key: stri
 
 function podTemplate(group: GroupName, spec: RunSpec, config: ControllerConfig, configHash: string): V1PodTemplateSpec {
   const g = spec.actors[group];
-  const { containers, gpuCaches, data } = groupContainers(group, spec, config);
+  const { containers, initContainers, gpuCaches, data } = groupContainers(group, spec, config);
   const volumes: V1Volume[] = [...scratchVolumes(gpuCaches), { name: 'run-config', configMap: { name: configMapName(spec.name) } }];
   if (data) volumes.push(config.sharedVolumeClaim ? { name: 'data', persistentVolumeClaim: { claimName: config.sharedVolumeClaim } } : { name: 'data', emptyDir: {} });
   const tolerations: V1Toleration[] = g.placement.tolerations.map((t) => ({ ...t }));
@@ -54,6 +54,7 @@ function podTemplate(group: GroupName, spec: RunSpec, config: ControllerConfig, 
   return {
     metadata: { labels: groupLabels(spec.name, group), annotations: { [ANNOTATION_CONFIG_HASH]: configHash } },
     spec: {
+      ...(initContainers ? { initContainers } : {}),
       containers,
       volumes,
       securityContext: podSecurityContext(),

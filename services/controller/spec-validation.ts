@@ -29,6 +29,9 @@ export function checkRun(run: TrainingRun, config: ControllerConfig): SpecCheck 
   if (spec.userSimulator.mode === 'llm' && !spec.userSimulator.model) {
     return { ok: false, reason: 'InvalidSpec', message: 'spec.userSimulator.model: required in llm mode (the endpoint\'s model, or the model a vLLM in the run serves when baseUrl is left out)' };
   }
+  if (spec.model.name === 'builtin' && spec.data.domain !== 'local') {
+    return { ok: false, reason: 'InvalidSpec', message: `spec.data.domain: the builtin model has a word vocabulary generated for the 'local' domain only, got '${spec.data.domain}'; use data.domain: local, or a Hugging Face model for τ² domains` };
+  }
   try {
     return { ok: true, spec, rendered: renderRunConfig(spec, config) };
   } catch (e) {

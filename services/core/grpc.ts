@@ -1,6 +1,7 @@
 // gRPC servers and clients built from the generated protobuf-es descriptors: a service implementation
 // is a plain typed object; errors cross the wire as gRPC status codes (ParleyError on both sides).
 
+import { listenHost } from './listen-host.js';
 import * as grpc from '@grpc/grpc-js';
 import { create, fromBinary, toBinary, type DescMessage, type DescService, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
@@ -166,7 +167,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningG
     );
     health.setStatus(service.typeName, 'SERVING');
   }
-  const host = opts.host ?? '0.0.0.0';
+  const host = listenHost(opts.host);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${host}:${opts.port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
       err ? reject(new ParleyError('unavailable', `cannot bind ${host}:${opts.port}: ${err.message}`, { cause: err })) : resolve(p),

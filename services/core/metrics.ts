@@ -1,5 +1,6 @@
 // Prometheus metrics: one registry per process, served on /metrics; names are parley_<component>_<noun>_<unit>.
 
+import { listenHost } from './listen-host.js';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -74,7 +75,7 @@ export function serveMetrics(registry: Registry, port: number, host = '0.0.0.0',
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    server.listen(port, listenHost(host), () => {
       const addr = server.address() as AddressInfo;
       resolve({
         port: addr.port,

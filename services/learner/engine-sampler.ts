@@ -15,6 +15,8 @@ export interface EngineSamplerOptions {
   sharedWithTrainer?: boolean;
   /** Most prompts per Sample call (default 64). */
   maxBatch?: number;
+  /** Settles once the engine is initialised (e.g. a policy pod's own Init); calls wait for it and fail with its error. */
+  ready?: Promise<unknown>;
 }
 
 interface Waiting {
@@ -52,6 +54,11 @@ export class EngineSamplerBackend implements PolicyBackend {
    * signal fires, unavailable when the engine cannot be reached.
    */
   generate(input: BackendGenerateInput): Promise<BackendGenerateOutput> {
+    if (this.opts.ready) return this.opts.ready.then(() => this.enqueue(input));
+    return this.enqueue(input);
+  }
+
+  private enqueue(input: BackendGenerateInput): Promise<BackendGenerateOutput> {
     if (input.signal?.aborted) return Promise.reject(new ParleyError('cancelled', 'generate was cancelled'));
     if (input.promptTokenIds.length === 0) return Promise.reject(new ParleyError('invalid_argument', 'promptTokenIds: empty; send at least one token'));
     if (input.adapter) return Promise.reject(new ParleyError('not_found', `adapter '${input.adapter}': the trainer engine's sampler serves full weights only`));
@@ -68,6 +75,7 @@ export class EngineSamplerBackend implements PolicyBackend {
 
   /** Loads full weights from a version folder (unless shared with the trainer). Rejects with the engine's error. */
   async loadFullWeights(version: number, uri: string): Promise<void> {
+    await this.opts.ready;
     if (!this.opts.sharedWithTrainer) await this.trainer.loadWeights({ path: uri });
     this.loadedVersion = version;
   }

@@ -1,0 +1,53 @@
+// `parley prepare builtin --spec run.yaml --out DIR`: the init step of every pod that needs the builtin
+// model (sandbox, policy, learner). It generates the run's local domain (seeded, so every pod gets the
+// same tasks and database) and the builtin model's word tokenizer, exactly as `parley run` does, into
+// DIR/data/local and DIR/model. Pods that share a volume may run it at once: each writes into a private
+// folder and renames it into place, and a folder already there is kept.
+
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { localPaths, prepareLocalData } from '../controller/local/setup.js';
+import { readRunSpec } from './run-command.js';
+import { CliError } from './errors.js';
+
+/** Writes DIR/data/local and DIR/model unless DIR already holds both. Rejects naming the spec's problem. */
+export async function prepareBuiltin(specPath: string, outDir: string, log: (line: string) => void): Promise<void> {
+  const spec = readRunSpec(resolve(specPath));
+  if (spec.model.name !== 'builtin') throw new CliError(`model.name: '${spec.model.name}' is not the builtin model; nothing to prepare`);
+  if (spec.data.domain !== 'local') throw new CliError(`data.domain: the builtin model has a word vocabulary for the generated 'local' domain only, got '${spec.data.domain}'`);
+  const out = resolve(outDir);
+  if (existsSync(join(out, 'model', 'tokenizer.json')) && existsSync(join(out, 'data', 'local', 'tasks.json'))) {
+    log(`${out} already holds the builtin model and the local domain`);
+    return;
+  }
+  rmSync(out, { recursive: true, force: true });
+  const parent = dirname(out);
+  mkdirSync(parent, { recursive: true });
+  const scratch = mkdtempSync(join(parent, '.prepare-'));
+  try {
+    await prepareLocalData(spec, localPaths(spec, scratch), log);
+    try {
+      renameSync(scratch, out);
+    } catch (e) {
+      // Another pod on the same volume finished first: its folder is identical (same seed).
+      if (!existsSync(join(out, 'model', 'tokenizer.json'))) throw e;
+      log(`${out} was prepared by another pod`);
+    }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+export function registerPrepareCommand(program: Command): void {
+  program
+    .command('prepare')
+    .description('prepare what a run needs before its actors start (the init container of its pods)')
+    .command('builtin')
+    .description("generate the run's local domain and the builtin model's tokenizer folder (DIR/data/local, DIR/model)")
+    .requiredOption('--spec <file>', 'the run spec (the run ConfigMap’s run.yaml)')
+    .requiredOption('--out <dir>', 'output folder, e.g. /data/<run>/builtin')
+    .action(async (opts: { spec: string; out: string }) => {
+      await prepareBuiltin(opts.spec, opts.out, (line) => process.stderr.write(`${line}\n`));
+    });
+}

@@ -1,0 +1,311 @@
+// `parley run FILE --pods --out DIR`: a TrainingRun rehearsed on one machine exactly as the controller
+// would run it in a cluster. The plan is the controller's own rendering (plan.ts); a nats-server stands
+// in for the chart's NATS (the controller's provisioning step creates the run's streams on it); every
+// pod runs as local processes (local-pod.ts). The run's events say how it goes: it is done when the
+// learner has committed `algorithm.steps` steps and the final evaluation is published.
+
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { connectBus, type Bus, type MessageStream } from '../../core/bus/index.js';
+import { ParleyError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import { runSubjects } from '../../core/run-subjects.js';
+import { resolveControllerConfig, type ControllerConfig } from '../config.js';
+import type { GroupName } from '../labels.js';
+import { provisionRunStreams } from '../nats-provision.js';
+import { LocalPod, type ImageCommand } from './local-pod.js';
+import { startLocalNats, type LocalNats } from './nats-server.js';
+import { planPods, toTrainingRun, type PodPlan } from './plan.js';
+
+const REPO = resolve(import.meta.dirname, '../../..');
+
+export interface PodsRunOptions {
+  out: string;
+  /** A NATS server to use instead of starting one. */
+  natsUrl?: string;
+  /** Controller settings (the chart's values), e.g. sharedVolumeClaim. */
+  controller?: Record<string, unknown>;
+  python?: string;
+  /** Stop with an error after this long (ms). */
+  timeoutMs?: number;
+  /** SIGKILL the first pod of `group` once step `afterStep` is committed (crash rehearsal). */
+  kills?: { group: GroupName; afterStep: number }[];
+  /** Restart backoff base and cap (Kubernetes: 10 s and 300 s; shorter by default here). */
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  logger: Logger;
+  progress?: { status(line: string): void; log(line: string): void };
+  signal?: AbortSignal;
+}
+
+export interface PodsIteration {
+  step: number;
+  policy_version: number;
+  reward_mean: number;
+  episodes: number;
+  seconds: number;
+  horizon: number;
+  pass1: number | null;
+}
+
+export interface PodsReport {
+  run: string;
+  mode: 'pods';
+  spec: unknown;
+  iterations: PodsIteration[];
+  evaluations: Record<string, unknown>[];
+  final: Record<string, unknown> | null;
+  /** Pod name → container restarts. */
+  pods: Record<string, number>;
+  /** Policy pod name → the versions it loaded, in order. */
+  weights_loaded: Record<string, number[]>;
+  /** Per version: seconds from weights_published to the last replica's weights_loaded. */
+  weight_sync_seconds: Record<string, number>;
+  kills: { pod: string; afterStep: number }[];
+  wall_seconds: number;
+}
+
+/** The run file: a TrainingRun manifest or a bare run spec. Throws ParleyError(invalid_argument) when unreadable. */
+export function readRunDocument(path: string): unknown {
+  try {
+    return parseYaml(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new ParleyError('invalid_argument', `cannot read ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** How each of the controller's images runs here. */
+function imageCommands(config: ControllerConfig, python: string): (image: string, where: string) => ImageCommand {
+  return (image, where) => {
+    if (image === config.parleyImage) return { command: process.execPath, entrypoint: ['--max-semi-space-size=64', join(REPO, 'bin/parley.js')] };
+    if (image === config.engineImage) return { command: python, entrypoint: ['-m', 'parley_engine'], env: { PYTHONPATH: join(REPO, 'services/learner/engine'), PYTHONUNBUFFERED: '1' } };
+    throw new ParleyError(
+      'failed_precondition',
+      `${where}: image '${image}' has no local command; --pods runs the Parley image (${config.parleyImage}) and the engine image (${config.engineImage}) — a vLLM policy or a custom image needs a cluster`,
+    );
+  };
+}
+
+/** Service DNS names → pod addresses, and the chart's NATS address → the local server. */
+function hostRewriter(plan: PodPlan, podIps: Map<string, string>, config: ControllerConfig, nats: { host: string; port: number }): (text: string) => string {
+  const ns = plan.namespace;
+  const pairs: [string, string][] = [];
+  const fq = (name: string, namespace: string) => [`${name}.${namespace}.svc.cluster.local`, `${name}.${namespace}.svc`, `${name}.${namespace}`, name];
+  const bus = new URL(config.busUrl);
+  const busNs = bus.hostname.split('.')[1] ?? ns;
+  const busName = bus.hostname.split('.')[0]!;
+  for (const n of fq(busName, busNs)) pairs.push([`${n}:${bus.port || '4222'}`, `${nats.host}:${nats.port}`]);
+  for (const svc of plan.services) {
+    const name = svc.metadata!.name!;
+    const pods = plan.pods.filter((p) => p.owner === name);
+    if (pods[0]) for (const n of fq(name, ns)) pairs.push([n, podIps.get(pods[0].name)!]);
+    for (const p of pods) for (const n of fq(name, ns)) pairs.push([`${p.name}.${n}`, podIps.get(p.name)!]);
+  }
+  pairs.sort((a, b) => b[0].length - a[0].length);
+  const re = new RegExp(`(?<![A-Za-z0-9.-])(${pairs.map(([k]) => k.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})(?![A-Za-z0-9.-])`, 'g');
+  const map = new Map(pairs);
+  return (text) => (pairs.length ? text.replace(re, (m) => map.get(m) ?? m) : text);
+}
+
+const num = (v: unknown, d = 0) => (typeof v === 'number' && Number.isFinite(v) ? v : d);
+
+/**
+ * Runs the TrainingRun in `file` as local pods until it completes. Resolves the report (also written to
+ * DIR/report.json). Rejects with ParleyError: invalid_argument for a spec the controller refuses (the
+ * SpecValid message), failed_precondition for a pod that cannot run here or a group past its
+ * maxRestarts (with its log's last lines), deadline_exceeded past timeoutMs, cancelled when aborted.
+ */
+export async function runPods(doc: unknown, o: PodsRunOptions): Promise<PodsReport> {
+  const started = Date.now();
+  const out = resolve(o.out);
+  const config = resolveControllerConfig({ leaderElect: false, metricsPort: -1, ...(o.controller ?? {}) }, {});
+  const plan = planPods(toTrainingRun(doc), config);
+  const spec = plan.spec;
+  const say = (line: string) => o.progress?.log(line);
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'pods.json'), JSON.stringify({ configMaps: [...plan.configMaps.values()], services: plan.services, pods: plan.pods }, null, 2));
+  const closers: (() => Promise<void> | void)[] = [];
+  const pods: LocalPod[] = [];
+  let stream: MessageStream | undefined;
+  try {
+    let nats: LocalNats | { url: string; host: string; port: number };
+    if (o.natsUrl) {
+      const u = new URL(o.natsUrl);
+      nats = { url: o.natsUrl, host: u.hostname, port: Number(u.port || 4222) };
+    } else {
+      const local = await startLocalNats(join(out, 'nats'));
+      closers.push(() => local.stop());
+      nats = local;
+    }
+    say(`NATS at ${nats.url}`);
+    const bus: Bus = await connectBus(nats.url);
+    closers.push(() => bus.close());
+    await provisionRunStreams(bus, spec.name, o.logger);
+
+    // Events first, so none is missed: a durable consumer of our own on the run's events stream.
+    const s = runSubjects(spec.name);
+    const consumer = await bus.consumer({ stream: s.eventsStream, durable: 'parley-pods-run', filterSubject: `${s.events}.>`, ackWaitMs: 30_000, maxDeliver: 5, maxAckPending: 1000 });
+    stream = consumer.consume({ expiresMs: 2_000, batch: 64 });
+
+    const podIps = new Map(plan.pods.map((p, i) => [p.name, `127.0.1.${i + 1}`]));
+    const rewriteHosts = hostRewriter(plan, podIps, config, nats);
+    const inherited: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && /^(PATH|LANG|LC_ALL|TZ|OPENBLAS_.*|MALLOC_.*|NATS_SERVER_BIN)$/.test(k)) inherited[k] = v;
+    const image = imageCommands(config, o.python ?? process.env.PARLEY_PYTHON ?? '/usr/bin/python3');
+    for (const p of plan.pods) {
+      const dir = join(out, 'pods', p.name);
+      mkdirSync(dir, { recursive: true });
+      pods.push(
+        new LocalPod(p, {
+          dir,
+          claimsDir: join(out, 'volumes'),
+          podIp: podIps.get(p.name)!,
+          namespace: plan.namespace,
+          configMaps: plan.configMaps,
+          image,
+          rewriteHosts,
+          backoffBaseMs: o.backoffBaseMs ?? 1000,
+          backoffMaxMs: o.backoffMaxMs ?? 20_000,
+          inheritedEnv: inherited,
+        }),
+      );
+    }
+    closers.push(() => Promise.all(pods.map((p) => p.delete(Math.min(30_000, (p.planned.spec.terminationGracePeriodSeconds ?? 30) * 1000)))).then(() => undefined));
+    say(`starting ${pods.length} pods: ${pods.map((p) => `${p.name} (${podIps.get(p.name)})`).join(', ')}; logs in ${join(out, 'pods')}`);
+    await Promise.all(pods.map((p) => p.start()));
+
+    // ---- follow the run ----------------------------------------------------------------------
+    const iterations: PodsIteration[] = [];
+    const evaluations: Record<string, unknown>[] = [];
+    const loaded: Record<string, number[]> = {};
+    const publishedAt = new Map<number, number>();
+    const syncSeconds: Record<string, number> = {};
+    const kills: { pod: string; afterStep: number }[] = [];
+    const pendingKills = [...(o.kills ?? [])];
+    const policyPods = pods.filter((p) => p.planned.group === 'policy').map((p) => p.name);
+    // The coordinator evaluates once more when the learner reaches the last step (eval_completed at that step).
+    const evalAtEnd = true;
+    let step = 0;
+    let finalEval: Record<string, unknown> | null = null;
+    let failure: Error | undefined;
+
+    const checkPods = () => {
+      for (const p of pods) {
+        if (p.planned.maxRestarts >= 0 && p.restarts > p.planned.maxRestarts) {
+          const logs = (p.planned.spec.containers ?? []).map((c) => {
+            try {
+              return `${c.name}: ${readFileSync(join(out, 'pods', p.name, `${c.name}.log`), 'utf8').trim().split('\n').slice(-5).join('\n  ')}`;
+            } catch {
+              return '';
+            }
+          });
+          return new ParleyError('failed_precondition', `pod ${p.name} restarted ${p.restarts} times, past actors.${p.planned.group}.maxRestarts (${p.planned.maxRestarts}); last log lines:\n  ${logs.join('\n  ')}`);
+        }
+      }
+      return undefined;
+    };
+    const status = () => {
+      const restarts = pods.reduce((n, p) => n + p.restarts, 0);
+      const w = policyPods.map((n) => `v${loaded[n]?.at(-1) ?? 0}`).join('/');
+      const last = iterations.at(-1);
+      o.progress?.status(`step ${step}/${spec.algorithm.steps} | reward ${last ? last.reward_mean.toFixed(3) : '-'} | policy weights ${w} | pods ${pods.length}, restarts ${restarts}`);
+    };
+    const ticker = setInterval(() => {
+      failure ??= checkPods();
+      if (failure) stream?.stop();
+      else if (o.timeoutMs && Date.now() - started > o.timeoutMs) {
+        failure = new ParleyError('deadline_exceeded', `the run did not finish within ${Math.round(o.timeoutMs / 1000)} s (at step ${step}); pod logs in ${join(out, 'pods')}`);
+        stream?.stop();
+      } else if (o.signal?.aborted) {
+        failure = new ParleyError('cancelled', `stopped at step ${step}`);
+        stream?.stop();
+      }
+      status();
+    }, 1000);
+    closers.push(() => clearInterval(ticker));
+
+    const done = () => step >= spec.algorithm.steps && (!evalAtEnd || finalEval !== null);
+    for await (const msg of stream) {
+      const name = msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
+      let e: Record<string, unknown>;
+      try {
+        e = JSON.parse(new TextDecoder().decode(msg.data)) as Record<string, unknown>;
+      } catch {
+        msg.term('not JSON');
+        continue;
+      }
+      msg.ack();
+      if (msg.redelivered && name !== 'step_completed') continue;
+      switch (name) {
+        case 'step_completed': {
+          const st = num(e.step);
+          if (st <= step) break;
+          step = st;
+          iterations.push({ step: st, policy_version: num(e.policyVersion), reward_mean: num(e.rewardMean), episodes: num(e.trajectories), seconds: num(e.seconds), horizon: num(e.horizon), pass1: null });
+          say(`step ${st}/${spec.algorithm.steps} committed: reward ${num(e.rewardMean).toFixed(3)}, ${num(e.trajectories)} trajectories, ${num(e.seconds).toFixed(1)} s`);
+          for (const k of pendingKills.filter((k) => k.afterStep <= st)) {
+            pendingKills.splice(pendingKills.indexOf(k), 1);
+            const victim = pods.find((p) => p.planned.group === k.group);
+            if (!victim) throw new ParleyError('invalid_argument', `kill: the run has no ${k.group} pod`);
+            say(`SIGKILL ${victim.name} (pids ${victim.pids().join(', ')}) after step ${st}`);
+            victim.kill();
+            kills.push({ pod: victim.name, afterStep: st });
+          }
+          break;
+        }
+        case 'weights_published':
+          if (!publishedAt.has(num(e.version))) publishedAt.set(num(e.version), Date.now());
+          break;
+        case 'weights_loaded': {
+          const replica = String(e.replica ?? '');
+          const version = num(e.version);
+          const list = (loaded[replica] ??= []);
+          if (list.at(-1) !== version) list.push(version);
+          const at = publishedAt.get(version);
+          if (at !== undefined && policyPods.every((p) => loaded[p]?.includes(version))) syncSeconds[String(version)] ??= (Date.now() - at) / 1000;
+          break;
+        }
+        case 'eval_completed': {
+          evaluations.push(e);
+          const st = num(e.step);
+          const it = iterations.find((i) => i.step === st);
+          if (it) it.pass1 = num(e.passRate);
+          say(`evaluation at step ${st}: pass^1 ${num(e.passRate).toFixed(3)}`);
+          if (st >= spec.algorithm.steps) finalEval = e;
+          break;
+        }
+        default:
+          break;
+      }
+      if (done()) break;
+    }
+    if (failure) throw failure;
+    if (!done()) throw new ParleyError('unavailable', `the run's events stream ended at step ${step}`);
+    status();
+    const report: PodsReport = {
+      run: spec.name,
+      mode: 'pods',
+      spec,
+      iterations,
+      evaluations,
+      final: finalEval,
+      pods: Object.fromEntries(pods.map((p) => [p.name, p.restarts])),
+      weights_loaded: Object.fromEntries(policyPods.map((p) => [p, loaded[p] ?? []])),
+      weight_sync_seconds: syncSeconds,
+      kills,
+      wall_seconds: (Date.now() - started) / 1000,
+    };
+    writeFileSync(join(out, 'report.json'), JSON.stringify(report, null, 2));
+    return report;
+  } finally {
+    stream?.stop();
+    for (const c of closers.reverse()) {
+      try {
+        await c();
+      } catch (e) {
+        o.logger.warn({ err: e }, 'error while stopping the pods');
+      }
+    }
+  }
+}
