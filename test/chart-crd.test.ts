@@ -13,6 +13,7 @@ import { trainingRunCrd } from '../services/controller/crd.js';
 import { generatedFiles, staleFiles } from '../services/controller/crd-generate.js';
 import { computeStatus } from '../services/controller/run-status.js';
 import { checkRun } from '../services/controller/spec-validation.js';
+import { crdSchemaForAjv } from '../services/controller/testing/crd-ajv.js';
 import { REPO, exampleRun } from '../services/controller/testing/harness.js';
 import { restrictedViolations } from '../services/controller/testing/pod-security-check.js';
 import { validateObject } from '../services/controller/testing/validate-objects.js';
@@ -20,27 +21,12 @@ import { validateObject } from '../services/controller/testing/validate-objects.
 const EXAMPLES = ['tau2-retail-qwen3-8b', 'tau2-airline', 'cpu-small'];
 type Schema = Record<string, any>;
 
-/** The CRD's OpenAPI v3 schema as Ajv (draft-07) reads it: boolean exclusive bounds become numbers; x-kubernetes-* are ignored. */
-function forAjv(s: Schema): Schema {
-  if (Array.isArray(s)) return s.map(forAjv);
-  if (!s || typeof s !== 'object') return s;
-  const out: Schema = {};
-  for (const [k, v] of Object.entries(s)) {
-    if (k.startsWith('x-kubernetes-') || k === 'format') continue;
-    out[k] = k === 'properties' ? Object.fromEntries(Object.entries(v as Schema).map(([p, x]) => [p, forAjv(x)])) : typeof v === 'object' ? forAjv(v) : v;
-  }
-  if (out.exclusiveMinimum === true) [out.exclusiveMinimum, out.minimum] = [out.minimum, undefined];
-  if (out.exclusiveMaximum === true) [out.exclusiveMaximum, out.maximum] = [out.maximum, undefined];
-  for (const k of Object.keys(out)) if (out[k] === undefined) delete out[k];
-  return out;
-}
-
 const crd = trainingRunCrd() as Schema;
 const version = crd.spec.versions[0];
 const root = version.schema.openAPIV3Schema;
 const ajv = new Ajv({ allErrors: true, strict: false });
-const validateRun = ajv.compile(forAjv(root));
-const validateStatus = ajv.compile(forAjv(root.properties.status));
+const validateRun = ajv.compile(crdSchemaForAjv(root, { unknownFields: 'reject' }));
+const validateStatus = ajv.compile(crdSchemaForAjv(root.properties.status, { unknownFields: 'reject' }));
 
 /** Every node typed; unions only as int-or-string; no additionalProperties beside properties. */
 function structuralProblems(s: Schema, path: string): string[] {

@@ -19,7 +19,7 @@ if (!hasTorch) {
 const SPEC = `
 name: ci-run
 seed: 3
-model: { name: builtin, maxContextTokens: 512, engine: { layers: 2, d_model: 128, heads: 4, positions: alibi, copy_head: true } }
+model: { name: builtin, maxContextTokens: 512, engine: { layers: 2, dModel: 128, heads: 4, positions: alibi, copyHead: true } }
 data: { domain: local, local: { trainTasks: 400, evalTasks: 30, missingInfoShare: 0.6 } }
 sft: { enabled: true, demonstrations: 3200, expertSkipAskRate: 0.5, epochs: 2, batchSize: 16, learningRate: 0.002 }
 algorithm: { groupSize: 4, groupsPerStep: 2, steps: 2, learningRate: 0.0003 }

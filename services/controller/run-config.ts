@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { isAbsolute, posix } from 'node:path';
 import { stringify } from 'yaml';
-import { learnerConfig } from '../learner/index.js';
+import { engineConfigFields, learnerConfig } from '../learner/index.js';
 import { coordinatorConfig, coordinatorSettings } from './coordinator/config.js';
 import type { ControllerConfig } from './config.js';
 import type { RunSpec } from './run-spec.js';
@@ -53,8 +53,23 @@ export function learnerAlgorithmSettings(spec: RunSpec) {
   };
 }
 
+/**
+ * The engine's Init config (config_json) for the run, for the cluster's learner and the local run alike:
+ * model.engine and model.lora under the engine's names, max_len from maxContextTokens and the run's seed.
+ * `vocabSize` is the builtin model's tokenizer size where it is known; left out, the learner fills it from
+ * its modelDir at start (the cluster renders this before the model folder exists).
+ */
+export function engineInitConfig(spec: RunSpec, vocabSize?: number): Record<string, unknown> {
+  return {
+    ...engineConfigFields(spec.model.engine, spec.model.lora),
+    max_len: spec.model.maxContextTokens,
+    ...(vocabSize === undefined ? {} : { vocab_size: vocabSize }),
+    seed: spec.seed,
+  };
+}
+
 export function learnerSettings(spec: RunSpec, config: ControllerConfig): Record<string, unknown> {
-  const engine = { ...spec.model.engine, ...(spec.model.lora ? { lora: spec.model.lora } : {}) };
+  const engine = engineInitConfig(spec);
   const settings = {
     ...learnerAlgorithmSettings(spec),
     checkpointDir: checkpointDir(spec),

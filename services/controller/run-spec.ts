@@ -2,6 +2,14 @@
 // parses it from YAML; the Kubernetes TrainingRun CRD's spec schema is generated from it.
 
 import { z } from 'zod';
+import { engineSettingsSchema, loraSettingsSchema } from '../learner/index.js';
+
+/**
+ * Engine fields the run spec sets elsewhere, so model.engine leaves them out: max_len is
+ * model.maxContextTokens, vocab_size comes from the model's tokenizer, seed is the run's seed, lora is
+ * model.lora (see engineInitConfig in run-config.ts).
+ */
+export const ENGINE_FIELDS_SET_ELSEWHERE = ['max_len', 'vocab_size', 'seed', 'lora'] as const;
 
 const quantity = z.union([z.string().regex(/^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$/), z.number().nonnegative()]);
 
@@ -67,10 +75,14 @@ export const RunSpecSchema = z
         tokenizer: z.string().optional(),
         /** Context limit in tokens; episodes end with CONTEXT_LIMIT past it. */
         maxContextTokens: z.number().int().positive().default(4096),
-        /** Engine settings passed to Trainer.Init (layers, width, heads for builtin; dtype etc. for HF). */
-        engine: z.record(z.string(), z.unknown()).default({}),
-        /** LoRA adapter training (HF models); absent = full fine-tuning. */
-        lora: z.object({ rank: z.number().int().positive().default(16), alpha: z.number().positive().default(32), targetModules: z.array(z.string()).default(['q_proj', 'k_proj', 'v_proj', 'o_proj']) }).strict().optional(),
+        /**
+         * Trainer.Init settings: the engine's config.schema.json fields in camelCase (layers, dModel, heads,
+         * positions, copyHead for builtin; dtype, gradientCheckpointing for HF; lr, betas, device, …). Left
+         * out: the engine's default. Unknown fields are refused.
+         */
+        engine: engineSettingsSchema(ENGINE_FIELDS_SET_ELSEWHERE).default({}),
+        /** LoRA adapter training (HF models): the engine's lora fields (rank, alpha, dropout, targetModules); absent = full fine-tuning. */
+        lora: loraSettingsSchema().optional(),
       })
       .strict()
       .prefault({}),

@@ -76,8 +76,13 @@ export const LearnerConfigSchema = z
     horizonEverySteps: num().int().min(1).default(100),
     /** Engine model: builtin (small CPU transformer) or a Hugging Face model path. */
     model: z.string().min(1).default('builtin'),
-    /** Engine settings as JSON text (InitRequest.config_json). */
+    /** Engine settings as JSON text (InitRequest.config_json; fields: engine/parley_engine/config.schema.json). */
     engineConfigJson: z.string().default('{}'),
+    /**
+     * The builtin model's folder (tokenizer.json): when engineConfigJson leaves vocab_size out, the learner
+     * fills it from this tokenizer at start (the cluster's ConfigMap is rendered before the folder exists).
+     */
+    modelDir: z.string().min(1).optional(),
     /** Weights to start from when no checkpoint exists (e.g. a cold-start SFT result: a SaveWeights folder); empty: the engine's fresh Init. */
     initialWeights: z.string().default(''),
     /** Seed for the engine's Init. */

@@ -4,6 +4,8 @@
 export * from './advantages.js';
 export { CheckpointStore, CHECKPOINT_FORMAT, consumedIdSet, type CheckpointRecord, type ConsumedIds, type LearnerTotals } from './checkpoint-store.js';
 export * from './config.js';
+export { ENGINE_CONFIG_SCHEMA, engineConfigFields, engineSettingsSchema, loraSettingsSchema, runSpecName, type EngineFieldSchema, type LoraSettings } from './engine-config.js';
+export { withBuiltinVocabSize } from './engine-vocab.js';
 export { GroupBuffer, isStale, type DropReason, type Dropped, type GroupMember, type GroupingOptions, type ReadyGroup } from './grouping.js';
 export { checkTrajectory } from './intake.js';
 export { Learner, type Clock, type LearnerDeps, type LearnerState, type LearnerStatus } from './learner.js';

@@ -8,6 +8,7 @@ import { createLogger, type Logger } from '../core/logger.js';
 import { metricsRegistry, serveMetrics, type MetricsServer } from '../core/metrics.js';
 import { resolveLearnerConfig, type LearnerConfig, type ServeLearnerConfig } from './config.js';
 import { startEngineProcess, type EngineProcess } from './engine-process.js';
+import { withBuiltinVocabSize } from './engine-vocab.js';
 import { Learner } from './learner.js';
 import { learnerServiceImpl, LearnerService } from './learner-service.js';
 import { connectTrainer, waitForTrainerHealthy, type TrainerClient } from './trainer-client.js';
@@ -26,7 +27,8 @@ export interface RunningLearner {
 /**
  * Starts a learner from options (config field names, see config.ts) over PARLEY_* variables. `deps`
  * may supply the bus and trainer (tests); otherwise they come from busUrl and trainerAddress (or a
- * spawned engine). Rejects naming the bad setting, with the engine's start error, or with the
+ * spawned engine); a builtin model's vocab_size left out of engineConfigJson is read from modelDir. Rejects
+ * naming the bad setting or the unreadable model folder, with the engine's start error, or with the
  * learner's start error; whatever was started is closed again.
  */
 export async function serveLearner(
@@ -34,7 +36,8 @@ export async function serveLearner(
   logger: Logger = createLogger('learner'),
   deps: { bus?: Bus; trainer?: TrainerClient } = {},
 ): Promise<RunningLearner> {
-  const config = resolveLearnerConfig(opts);
+  const resolved = resolveLearnerConfig(opts);
+  const config = { ...resolved, learner: withBuiltinVocabSize(resolved.learner) };
   const { serve } = config;
   const closers: (() => Promise<void> | void)[] = [];
   const closeAll = async () => {

@@ -7,7 +7,7 @@ import { ParleyError } from '../../core/errors.js';
 import type { LearnerConfigInput } from '../../learner/index.js';
 import { generateLocalDomain } from '../../sandbox/domains/local/index.js';
 import { writeLocalModelFolder } from '../../sandbox/domains/local-model/index.js';
-import { learnerAlgorithmSettings } from '../run-config.js';
+import { engineInitConfig, learnerAlgorithmSettings } from '../run-config.js';
 import type { RunSpec } from '../run-spec.js';
 
 export interface LocalPaths {
@@ -61,9 +61,9 @@ export async function prepareLocalData(spec: RunSpec, paths: LocalPaths, log: (l
   }
 }
 
-/** The engine's Init settings for the builtin model. */
+/** The engine's Init settings for the builtin model: the run's (engineInitConfig) with the tokenizer's vocabulary size. */
 export function engineConfig(spec: RunSpec, vocabSize: number): Record<string, unknown> {
-  return { layers: 2, d_model: 128, heads: 4, lr: 3e-4, ...spec.model.engine, max_len: spec.model.maxContextTokens, vocab_size: vocabSize, seed: spec.seed };
+  return engineInitConfig(spec, vocabSize);
 }
 
 /** The learner's settings from the run spec. */
