@@ -1,12 +1,14 @@
 // Held-out evaluation: k episodes per task through the same episode driver as training, scored by the
-// sandbox, summarised as pass^k with bootstrap intervals.
+// sandbox, summarised as pass^k with bootstrap intervals. One function for every wiring: `parley run`,
+// `parley eval` and the cluster's run coordinator call it with the ports they have.
 
 import { create } from '@bufbuild/protobuf';
-import { RolloutTaskSchema } from '../../core/gen/parley/v1/rollout_pb.js';
-import { deriveSeed } from '../../core/seed.js';
-import { passReport, type PassReport } from '../../eval/passk.js';
-import { runEpisode, type EpisodeOptions, type TaskInfo } from '../../rollout/episode.js';
-import type { EpisodePorts } from '../../rollout/ports.js';
+import { RolloutTaskSchema } from '../core/gen/parley/v1/rollout_pb.js';
+import { backoffDelay, sleep } from '../core/retry.js';
+import { deriveSeed } from '../core/seed.js';
+import { runEpisode, TransientEpisodeError, type EpisodeOptions, type TaskInfo } from '../rollout/episode.js';
+import type { EpisodePorts } from '../rollout/ports.js';
+import { passReport, type PassReport } from './passk.js';
 
 export interface EvalOptions {
   run: string;
@@ -16,10 +18,18 @@ export interface EvalOptions {
   horizon: number;
   mode: 'mua' | 'tau2';
   concurrency: number;
+  /** Its `signal` aborts the evaluation (evaluate then rejects with EpisodeAbortedError). */
   episode: EpisodeOptions;
   seed: number;
   /** A label that makes conversation ids unique per evaluation (e.g. `after-sft`). */
   label: string;
+  /** The lowest policy version the policy may answer with (0: any). */
+  minPolicyVersion?: number;
+  /**
+   * Attempts of one episode whose actor calls failed transiently beyond their retries (a policy still
+   * loading the version asked for, an actor being replaced); each is a new conversation. Default 1.
+   */
+  episodeAttempts?: number;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -30,32 +40,47 @@ export interface EvalResult {
   terminations: Record<string, number>;
 }
 
-/** Runs the evaluation. Rejects when an actor fails in a way the episode driver cannot absorb (a transient failure that outlived its retries). */
+/**
+ * Runs the evaluation. Rejects when an actor fails in a way the episode driver cannot absorb (a transient
+ * failure that outlived its retries and `episodeAttempts`), or with EpisodeAbortedError when aborted.
+ */
 export async function evaluate(ports: EpisodePorts, info: Map<string, TaskInfo>, o: EvalOptions): Promise<EvalResult> {
   const jobs: { taskId: string; sample: number }[] = [];
   for (const taskId of o.taskIds) for (let s = 0; s < o.k; s++) jobs.push({ taskId, sample: s });
   const successes = new Map<string, number>();
   const terminations: Record<string, number> = {};
+  const attempts = Math.max(1, o.episodeAttempts ?? 1);
   let rewardSum = 0;
   let done = 0;
   let next = 0;
+  const episode = async (job: { taskId: string; sample: number }) => {
+    const task = create(RolloutTaskSchema, {
+      run: o.run,
+      taskId: job.taskId,
+      domain: o.domain,
+      groupId: `eval-${o.label}-${job.taskId}`,
+      sampleIndex: job.sample,
+      groupSize: o.k,
+      horizon: o.horizon,
+      mode: o.mode,
+      minPolicyVersion: BigInt(o.minPolicyVersion ?? 0),
+      // Unrelated streams per episode: a seed shared by the tasks of one sample index makes every
+      // task draw the same numbers at the same turn, and pass^k then measures one draw, not k.
+      seed: deriveSeed(o.seed, o.label, job.taskId, job.sample),
+    });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await runEpisode(ports, task, info.get(job.taskId)!, o.episode, attempt);
+      } catch (e) {
+        if (!(e instanceof TransientEpisodeError) || attempt >= attempts) throw e;
+        await sleep(backoffDelay(attempt, 500, 10_000), o.episode.signal);
+      }
+    }
+  };
   const worker = async () => {
     while (next < jobs.length) {
       const job = jobs[next++]!;
-      const task = create(RolloutTaskSchema, {
-        run: o.run,
-        taskId: job.taskId,
-        domain: o.domain,
-        groupId: `eval-${o.label}-${job.taskId}`,
-        sampleIndex: job.sample,
-        groupSize: o.k,
-        horizon: o.horizon,
-        mode: o.mode,
-        // Unrelated streams per episode: a seed shared by the tasks of one sample index makes every
-        // task draw the same numbers at the same turn, and pass^k then measures one draw, not k.
-        seed: deriveSeed(o.seed, o.label, job.taskId, job.sample),
-      });
-      const t = await runEpisode(ports, task, info.get(job.taskId)!, o.episode);
+      const t = await episode(job);
       const r = t.reward ?? 0;
       rewardSum += r;
       if (r >= 1) successes.set(job.taskId, (successes.get(job.taskId) ?? 0) + 1);

@@ -13,7 +13,9 @@ import type { LearnerRunState } from '../../learner/index.js';
 import { resolveControllerConfig } from '../config.js';
 import { checkRun } from '../spec-validation.js';
 import { exampleRun } from '../testing/harness.js';
-import { coordinatorConfig, resolveCoordinatorConfig } from './config.js';
+import { heldOutRequest } from '../../eval/index.js';
+import { episodeOptions } from '../local/actors.js';
+import { coordinatorConfig, heldOutSettings, resolveCoordinatorConfig } from './config.js';
 import { Coordinator, type TaskLister } from './coordinator.js';
 import { serveCoordinator } from './serve.js';
 
@@ -151,7 +153,31 @@ describe('coordinator config', () => {
       mode: good.spec.rollout.mode,
       seed: good.spec.seed,
       pollIntervalMs: 1000,
+      evaluation: {
+        split: good.spec.data.evalSplit,
+        ...(good.spec.data.tasksFile ? { taskFile: good.spec.data.tasksFile } : {}),
+        k: good.spec.evaluation.k,
+        maxTasks: good.spec.evaluation.maxTasks,
+        everySteps: good.spec.evaluation.everySteps,
+        concurrency: 128,
+        maxSteps: good.spec.rollout.maxSteps,
+        maxToolErrors: good.spec.rollout.maxToolErrors,
+        maxContextTokens: good.spec.model.maxContextTokens,
+        temperature: good.spec.rollout.temperature,
+        topP: good.spec.rollout.topP,
+        maxTokensPerTurn: good.spec.rollout.maxTokensPerTurn,
+      },
     });
+  });
+
+  it("evaluates with the episode settings the local run's actors use", () => {
+    const config = resolveControllerConfig({}, {});
+    const good = checkRun(exampleRun('tau2-airline'), config);
+    if (!good.ok) throw new Error(good.message);
+    const c = coordinatorConfig(parse(good.rendered.data['coordinator.yaml']!));
+    const request = heldOutRequest(heldOutSettings(c, c.evaluation!), { name: 'final', step: c.steps, policyVersion: 1, taskIds: [] });
+    expect(request.episode).toEqual(episodeOptions(good.spec));
+    expect(request).toMatchObject({ k: good.spec.evaluation.k, domain: 'airline', mode: good.spec.rollout.mode });
   });
 
   it('layers options over PARLEY_* variables', () => {

@@ -1,5 +1,5 @@
 // The run coordinator's Prometheus metrics (parley_coordinator_*): what it published, the queue it keeps
-// topped up, and the learner progress it publishes for.
+// topped up, the learner progress it publishes for, and its held-out evaluations.
 
 import { Counter, Gauge, getOrCreate, type Registry } from '../../core/metrics.js';
 
@@ -11,6 +11,10 @@ export interface CoordinatorMetrics {
   learnerStep: Gauge;
   horizon: Gauge;
   topUpFailures: Counter;
+  evalPassRate: Gauge;
+  evalSeconds: Gauge;
+  evalStep: Gauge;
+  evalFailures: Counter;
 }
 
 /** The coordinator's metrics in `registry` (created once per registry, shared by later feeds). */
@@ -25,5 +29,9 @@ export function coordinatorMetrics(registry: Registry): CoordinatorMetrics {
     learnerStep: gauge('parley_coordinator_learner_step_number', 'The learner step the coordinator last saw.'),
     horizon: gauge('parley_coordinator_horizon_turns', 'Turn horizon stamped on the tasks last published.'),
     topUpFailures: counter('parley_coordinator_topup_failures_total', 'Top-ups that failed (retried with backoff), by error code.', ['code']),
+    evalPassRate: gauge('parley_coordinator_eval_pass_rate_ratio', 'Held-out pass^1 of the latest evaluation.'),
+    evalSeconds: gauge('parley_coordinator_eval_seconds', 'Wall time of the latest held-out evaluation.'),
+    evalStep: gauge('parley_coordinator_eval_step_number', 'The learner step of the latest held-out evaluation.'),
+    evalFailures: counter('parley_coordinator_eval_failures_total', 'Held-out evaluations that failed (retried with backoff), by error code.', ['code']),
   };
 }

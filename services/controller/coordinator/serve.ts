@@ -1,18 +1,25 @@
 // Starts the coordinator process: the bus, a Sandbox client for the train tasks, /metrics with
-// /healthz and /readyz, then the Coordinator; close() stops them in reverse order.
+// /healthz and /readyz, the Coordinator, and, when the config has an evaluation block, the RunEvaluator
+// beside it with policy and user-simulator clients; close() stops them in reverse order.
 
+import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import { connectBus, type Bus } from '../../core/bus/index.js';
 import { createBusClient } from '../../core/bus-rpc.js';
 import { createGrpcClient } from '../../core/grpc.js';
 import { createLogger, type Logger } from '../../core/logger.js';
 import { metricsRegistry, serveMetrics, type MetricsServer } from '../../core/metrics.js';
+import { Policy } from '../../core/gen/parley/v1/policy_pb.js';
 import { Sandbox } from '../../core/gen/parley/v1/sandbox_pb.js';
-import { resolveCoordinatorConfig, type CoordinatorConfig, type ServeCoordinatorConfig } from './config.js';
+import { UserSimulator } from '../../core/gen/parley/v1/usersim_pb.js';
+import { heldOutSettings, resolveCoordinatorConfig, type CoordinatorConfig, type ServeCoordinatorConfig } from './config.js';
 import { Coordinator, type TaskLister } from './coordinator.js';
+import { RunEvaluator } from './run-evaluator.js';
 
 export interface RunningCoordinator {
   config: { coordinator: CoordinatorConfig; serve: ServeCoordinatorConfig };
   coordinator: Coordinator;
+  /** Absent when the config has no evaluation block. */
+  evaluator: RunEvaluator | undefined;
   metrics: MetricsServer | undefined;
   /** Stops the coordinator, the metrics server, the Sandbox client and the bus it opened. Safe to call twice. */
   close(): Promise<void>;
@@ -42,24 +49,39 @@ export async function serveCoordinator(
     }
   };
   try {
-    let bus = deps.bus;
-    if (!bus) {
-      const opened = await connectBus(serve.busUrl === 'memory://' ? undefined : serve.busUrl, { name: `parley-coordinator-${config.coordinator.run}` });
-      closers.push(() => opened.close());
-      bus = opened;
+    let opened: Bus | undefined;
+    if (!deps.bus) {
+      opened = await connectBus(serve.busUrl === 'memory://' ? undefined : serve.busUrl, { name: `parley-coordinator-${config.coordinator.run}` });
+      const own = opened;
+      closers.push(() => own.close());
     }
-    const sandbox = serve.sandbox === 'nats' ? createBusClient(bus, Sandbox, { run: config.coordinator.run, defaultTimeoutMs: 30_000 }) : createGrpcClient(Sandbox, serve.sandbox);
-    closers.push(() => sandbox.close());
+    const bus = deps.bus ?? opened!;
+    const run = config.coordinator.run;
+    const client = <M extends GenServiceMethods>(service: GenService<M>, where: string, timeoutMs: number) => {
+      const c = where === 'nats' ? createBusClient(bus, service, { run, defaultTimeoutMs: timeoutMs }) : createGrpcClient(service, where);
+      closers.push(() => c.close());
+      return c;
+    };
+    const sandbox = client(Sandbox, serve.sandbox, serve.actorTimeoutMs);
     const tasks: TaskLister = async (domain, split) => (await sandbox.listTasks({ domain, split }, { timeoutMs: 30_000 })).tasks.map((t) => t.id);
     const registry = metricsRegistry();
     const coordinator = new Coordinator(config.coordinator, { bus, logger, registry, tasks });
     closers.push(() => coordinator.stop());
+    const evaluation = config.coordinator.evaluation;
+    let evaluator: RunEvaluator | undefined;
+    if (evaluation) {
+      // Evaluation episodes reach the actors the way rollout workers do (services/rollout/serve.ts).
+      const ports = { sandbox, user: client(UserSimulator, serve.usersim, serve.actorTimeoutMs), policy: client(Policy, serve.policy, serve.policyTimeoutMs) };
+      evaluator = new RunEvaluator(heldOutSettings(config.coordinator, evaluation), { pollIntervalMs: config.coordinator.pollIntervalMs }, { bus, logger, registry, ports });
+      closers.push(() => evaluator?.stop());
+    }
     const metrics = serve.metricsPort >= 0 ? await serveMetrics(registry, serve.metricsPort, serve.host, { ready: () => coordinator.ready }) : undefined;
     if (metrics) closers.push(() => metrics.close());
     await coordinator.start();
-    logger.info({ run: config.coordinator.run, metricsPort: metrics?.port, nextGroup: coordinator.status().nextGroup }, 'coordinator serving');
+    await evaluator?.start();
+    logger.info({ run, metricsPort: metrics?.port, nextGroup: coordinator.status().nextGroup, evaluateEverySteps: evaluation?.everySteps }, 'coordinator serving');
     let closing: Promise<void> | undefined;
-    return { config, coordinator, metrics, close: () => (closing ??= closeAll()) };
+    return { config, coordinator, evaluator, metrics, close: () => (closing ??= closeAll()) };
   } catch (e) {
     await closeAll();
     throw e;

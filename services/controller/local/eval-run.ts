@@ -12,7 +12,7 @@ import { CheckpointStore, EngineSamplerBackend, connectTrainer, startEngineProce
 import { OpenAICompatibleBackend, loadChatModel, type PolicyBackend } from '../../policy/index.js';
 import type { RunSpec } from '../run-spec.js';
 import { episodeOptions, evalTaskIds, startLocalActors } from './actors.js';
-import { evaluate } from './evaluator.js';
+import { evaluate } from '../../eval/index.js';
 import type { Progress } from './progress.js';
 import { engineConfig, localPaths, prepareLocalData } from './setup.js';
 

@@ -9,17 +9,29 @@ import type { Logger } from '../../core/logger.js';
 import { metricsRegistry, serveMetrics, type MetricsServer } from '../../core/metrics.js';
 import { runSubjects } from '../../core/run-subjects.js';
 import { Termination } from '../../core/gen/parley/v1/sandbox_pb.js';
-import { summarizePass, writeRunReport, type EvalSummary, type IterationRecord, type RunReport } from '../../eval/run-report.js';
+import {
+  evalCompletedEvent,
+  evalName,
+  evaluate,
+  heldOutRequest,
+  heldOutTasks,
+  isEvalStep,
+  publishEvalCompleted,
+  summarizePass,
+  writeRunReport,
+  type EvalSummary,
+  type IterationRecord,
+  type RunReport,
+} from '../../eval/index.js';
 import { EngineSamplerBackend, Learner, connectTrainer, startEngineProcess, type EngineProcess } from '../../learner/index.js';
 import { loadChatModel } from '../../policy/index.js';
 import { horizonAt } from '../../rollout/horizon.js';
 import { ensureRunStreams } from '../../rollout/publisher.js';
 import { RolloutWorker } from '../../rollout/worker.js';
 import { generateDemonstrations } from '../../sandbox/domains/local/expert.js';
-import { TaskFeed, callbackGroupCounter, taskFeedSettings } from '../coordinator/index.js';
+import { TaskFeed, callbackGroupCounter, evaluationSettings, heldOutSettings, taskFeedSettings } from '../coordinator/index.js';
 import type { RunSpec } from '../run-spec.js';
-import { episodeOptions, evalTaskIds, startLocalActors } from './actors.js';
-import { evaluate } from './evaluator.js';
+import { episodeOptions, startLocalActors } from './actors.js';
 import { Progress } from './progress.js';
 import { checkLocalSpec, engineConfig, learnerConfig, localPaths, prepareLocalData } from './setup.js';
 import { runSft, tokenizeDemonstration } from './sft.js';
@@ -81,7 +93,7 @@ export async function runLocal(spec: RunSpec, o: LocalRunOptions): Promise<RunRe
     const sampler = new EngineSamplerBackend(trainer, { stopTokenIds: imEnd, sharedWithTrainer: true, maxBatch: 256 });
     const actors = await startLocalActors({ spec, dataRoot: paths.dataRoot, model, backend: sampler, registry, logger: o.logger });
     closers.push(() => actors.close());
-    const { ports, policy: policyClient, domain: local, info } = actors;
+    const { ports, policy: policyClient, domain: local } = actors;
     let metrics: MetricsServer | undefined;
     if (o.metricsPort >= 0) {
       metrics = await serveMetrics(registry, o.metricsPort);
@@ -90,14 +102,18 @@ export async function runLocal(spec: RunSpec, o: LocalRunOptions): Promise<RunRe
     }
 
     const trainIds = local.splits[spec.data.trainSplit] ?? [];
-    const evalIds = evalTaskIds(spec, local);
     const episode = episodeOptions(spec);
-    const runEval = async (label: string, step: number): Promise<EvalSummary> => {
-      const r = await evaluate(ports, info, {
-        run: spec.name, domain: 'local', taskIds: evalIds, k: spec.evaluation.k, horizon: horizonAt(spec.horizon, step), mode: spec.rollout.mode,
-        concurrency: 128, episode, seed: spec.seed + step, label: `${label.replace(/[^A-Za-z0-9]+/g, '-')}-${step}`,
+    // Held-out evaluation through the cluster's code path (services/eval/held-out.ts): the same steps,
+    // request and eval_completed event as the run coordinator's RunEvaluator.
+    const evalSettings = heldOutSettings(taskFeedSettings(spec, 'local'), evaluationSettings(spec));
+    const heldOut = await heldOutTasks(ports.sandbox, evalSettings);
+    const runEval = async (label: string, step: number, policyVersion: number): Promise<EvalSummary> => {
+      const evalStarted = Date.now();
+      const r = await evaluate(ports, heldOut.info, heldOutRequest(evalSettings, {
+        name: label, step, policyVersion, taskIds: heldOut.taskIds,
         onProgress: (d, t) => progress.status(`evaluating (${label}): ${d}/${t} episodes`),
-      });
+      }));
+      if (isEvalStep(evalSettings, step)) await publishEvalCompleted(bus, evalCompletedEvent(evalSettings, step, policyVersion, r, (Date.now() - evalStarted) / 1000));
       const terms = Object.entries(r.terminations).map(([k, v]) => `${Termination[Number(k)] ?? k} ${v}`).join(', ');
       say(`held-out ${label}: pass^1 ${r.report.pass1.value.toFixed(3)} [${r.report.pass1.low.toFixed(3)}, ${r.report.pass1.high.toFixed(3)}], ${Object.entries(r.report.passk).map(([k, e]) => `pass^${k} ${e.value.toFixed(3)}`).join(' ')} (${terms})`);
       return summarizePass(r.report);
@@ -112,7 +128,7 @@ export async function runLocal(spec: RunSpec, o: LocalRunOptions): Promise<RunRe
       const sftSteps = spec.sft.enabled ? Math.ceil(sftCount / spec.sft.batchSize) * spec.sft.epochs : 0;
       const sftEngine = { ...engineCfg, warmup_steps: Math.min(100, Math.ceil(sftSteps / 10)), total_steps: sftSteps, min_lr_ratio: 0.1 };
       await trainer.init({ model: 'builtin', configJson: JSON.stringify(sftEngine), seed: BigInt(spec.seed) });
-      state.baseline = await runEval('baseline', 0);
+      state.baseline = await runEval('baseline', 0, 0);
       saveState();
       state.after_sft = null;
       if (spec.sft.enabled) {
@@ -124,7 +140,7 @@ export async function runLocal(spec: RunSpec, o: LocalRunOptions): Promise<RunRe
           onProgress: (d, t, l) => progress.status(`SFT ${d}/${t} batches, loss ${l.toFixed(3)}`),
         });
         say(`SFT done: final epoch loss ${loss.toFixed(3)}`);
-        state.after_sft = await runEval('after SFT', 0);
+        state.after_sft = await runEval('after SFT', 0, 0);
       }
       // The learner starts from these weights (its checkpoint 0 holds them).
       const saved = await trainer.saveWeights({ path: paths.coldStartDir, version: 0n });
@@ -204,7 +220,7 @@ export async function runLocal(spec: RunSpec, o: LocalRunOptions): Promise<RunRe
       };
       lastTokens = tokens;
       lastTime = now;
-      if (spec.evaluation.everySteps > 0 && step % spec.evaluation.everySteps === 0 && step < spec.algorithm.steps) it.pass1 = (await runEval(`step ${step}`, step)).pass1;
+      if (isEvalStep(evalSettings, step) && step < spec.algorithm.steps) it.pass1 = (await runEval(evalName(evalSettings, step), step, st.policyVersion)).pass1;
       state.iterations.push(it);
       saveState();
       say(`step ${step}/${spec.algorithm.steps} | reward ${it.reward_mean.toFixed(3)} | ${it.tokens_per_s.toFixed(0)} tok/s | horizon ${it.horizon} | stale dropped ${st.droppedStale} | zero-variance groups ${st.zeroVarianceGroups}${it.pass1 !== null ? ` | held-out pass^1 ${it.pass1.toFixed(3)}` : ''}`);
@@ -217,7 +233,7 @@ export async function runLocal(spec: RunSpec, o: LocalRunOptions): Promise<RunRe
       throw Object.assign(new Error('interrupted'), { interrupted: true });
     }
     await Promise.all(workers.map((w) => w.stop()));
-    const final = await runEval('final', step);
+    const final = await runEval('final', step, learner.status().policyVersion);
     const last = state.iterations.at(-1);
     if (last) last.pass1 = final.pass1;
     const report: RunReport = {
