@@ -1,16 +1,15 @@
-// The Helm chart rendered without helm (the Go-template subset in services/controller/testing): values
-// against values.schema.json, every object against the upstream schemas, RBAC scopes, NATS wiring and
-// dashboards; `helm lint` and `helm template` too when a helm binary is on PATH.
+// The Helm chart under the real helm (pinned in scripts/install-helm.sh): `helm lint --strict`, values
+// against values.schema.json, every rendered object against the upstream schemas, RBAC scopes, NATS
+// wiring and dashboards. test/chart-objects.test.ts compares the default objects whole.
 
-import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ChartValuesSchema } from '../services/controller/chart-values.js';
 import { ControllerConfigSchema, resolveControllerConfig } from '../services/controller/config.js';
-import { renderChart } from '../services/controller/testing/chart-render.js';
+import { helmOrSkip, lintChart, renderChart, type RenderOptions } from '../services/controller/testing/chart-render.js';
 import { REPO } from '../services/controller/testing/harness.js';
 import { restrictedViolations } from '../services/controller/testing/pod-security-check.js';
 import { validateObject } from '../services/controller/testing/validate-objects.js';
@@ -19,6 +18,14 @@ const CHART = join(REPO, 'charts/parley');
 const values = parse(readFileSync(join(CHART, 'values.yaml'), 'utf8'));
 const schema = JSON.parse(readFileSync(join(CHART, 'values.schema.json'), 'utf8'));
 const kinds = (objs: Record<string, any>[]) => objs.map((o) => `${o.kind}/${o.metadata.name}`).sort();
+const helm = helmOrSkip();
+
+/** `helm template` with `opts`; every object must meet its upstream schema. */
+function render(opts: RenderOptions = {}) {
+  const rendered = renderChart(helm!, CHART, opts);
+  for (const o of rendered.objects) validateObject(o);
+  return rendered;
+}
 
 describe('values', () => {
   it('values.yaml meets values.schema.json', () => {
@@ -32,12 +39,6 @@ describe('values', () => {
     expect(fromYaml).toEqual(defaults);
   });
 
-  it('rejects typos and out-of-range values, as helm install would', () => {
-    expect(() => renderChart(CHART, { values: { controller: { replicas: 0 } } })).toThrow(/schema/);
-    expect(() => renderChart(CHART, { values: { contoller: {} } })).toThrow(/schema/);
-    expect(() => renderChart(CHART, { values: { metrics: { serviceMonitor: { interval: 'often' } } } })).toThrow(/schema/);
-  });
-
   it('configures NATS as a dependency with JetStream on file storage', () => {
     const chart = parse(readFileSync(join(CHART, 'Chart.yaml'), 'utf8'));
     expect(chart.dependencies).toEqual([expect.objectContaining({ name: 'nats', repository: 'https://nats-io.github.io/k8s/helm/charts/', condition: 'nats.enabled' })]);
@@ -45,9 +46,19 @@ describe('values', () => {
   });
 });
 
-describe('templates', () => {
-  it('render valid objects with the defaults', () => {
-    const { objects, files } = renderChart(CHART);
+describe.skipIf(!helm)('with helm', () => {
+  it('helm lint --strict passes', () => {
+    expect(lintChart(helm!, CHART)).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
+  });
+
+  it('rejects typos and out-of-range values, as helm install does', () => {
+    expect(() => renderChart(helm!, CHART, { values: { controller: { replicas: 0 } } })).toThrow(/schema/);
+    expect(() => renderChart(helm!, CHART, { values: { contoller: {} } })).toThrow(/schema/);
+    expect(() => renderChart(helm!, CHART, { values: { metrics: { serviceMonitor: { interval: 'often' } } } })).toThrow(/schema/);
+  });
+
+  it('renders valid objects with the defaults', () => {
+    const { objects, notes } = render();
     expect(kinds(objects)).toEqual(
       [
         'ClusterRole/parley-controller',
@@ -63,12 +74,11 @@ describe('templates', () => {
         'ServiceAccount/parley-controller',
       ].sort(),
     );
-    for (const o of objects) validateObject(o);
-    expect(files['templates/NOTES.txt']).toContain('kubectl get trainingruns');
+    expect(notes).toContain('kubectl get trainingruns');
   });
 
   it('runs the controller as a restricted pod whose environment is the controller config', () => {
-    const deployment = renderChart(CHART).objects.find((o) => o.kind === 'Deployment')!;
+    const deployment = render().objects.find((o) => o.kind === 'Deployment')!;
     const pod = deployment.spec.template.spec;
     expect(restrictedViolations(pod)).toEqual([]);
     const env: { name: string; value?: string }[] = pod.containers[0].env;
@@ -81,10 +91,9 @@ describe('templates', () => {
   });
 
   it('narrows RBAC to a Role when one namespace is watched, and renders both monitors', () => {
-    const { objects } = renderChart(CHART, {
+    const { objects } = render({
       values: { controller: { watchNamespace: 'ml' }, metrics: { serviceMonitor: { enabled: true, labels: { release: 'kube-prometheus' } }, podMonitor: { enabled: true } } },
     });
-    for (const o of objects) validateObject(o);
     const role = objects.find((o) => o.kind === 'Role' && o.metadata.name === 'parley-controller')!;
     expect(role.metadata.namespace).toBe('ml');
     expect(objects.find((o) => o.kind === 'RoleBinding' && o.metadata.name === 'parley-controller')!.roleRef.kind).toBe('Role');
@@ -96,15 +105,15 @@ describe('templates', () => {
   });
 
   it('takes the NATS URL with credentials from a Secret, never in plain text', () => {
-    const { objects, files } = renderChart(CHART, { values: { natsUrlSecret: { name: 'nats-creds', key: 'url' } } });
+    const { objects, notes } = render({ values: { natsUrlSecret: { name: 'nats-creds', key: 'url' } } });
     const env: { name: string; value?: string; valueFrom?: unknown }[] = objects.find((o) => o.kind === 'Deployment')!.spec.template.spec.containers[0].env;
     expect(env.find((e) => e.name === 'PARLEY_BUS_URL')).toEqual({ name: 'PARLEY_BUS_URL', valueFrom: { secretKeyRef: { name: 'nats-creds', key: 'url' } } });
     expect(env.find((e) => e.name === 'PARLEY_BUS_URL_SECRET')!.value).toBe('nats-creds/url');
-    expect(files['templates/NOTES.txt']).toContain('Secret nats-creds');
+    expect(notes).toContain('Secret nats-creds');
   });
 
   it('labels dashboards for the Grafana sidecar and ships them unchanged', () => {
-    const maps = renderChart(CHART, { releaseName: 'ml-platform' }).objects.filter((o) => o.kind === 'ConfigMap');
+    const maps = render({ releaseName: 'ml-platform' }).objects.filter((o) => o.kind === 'ConfigMap');
     expect(maps).toHaveLength(4);
     for (const cm of maps) {
       expect(cm.metadata.labels.grafana_dashboard).toBe('1');
@@ -113,27 +122,5 @@ describe('templates', () => {
       expect(JSON.parse(json)).toEqual(JSON.parse(readFileSync(join(CHART, 'dashboards', file), 'utf8')));
     }
     expect(maps[0]!.metadata.name).toMatch(/^ml-platform-parley-dashboard-/);
-  });
-});
-
-const helm = spawnSync('helm', ['version', '--short'], { encoding: 'utf8' });
-const haveHelm = helm.status === 0;
-if (!haveHelm) console.warn('skipping helm lint/template: no helm binary on PATH (the chart is rendered by the Go-template subset above instead)');
-
-describe.skipIf(!haveHelm)('with helm', () => {
-  beforeAll(() => {
-    // Fetches the nats chart into charts/parley/charts/ (needs the chart repository to be reachable).
-    execFileSync('helm', ['dependency', 'build', CHART], { stdio: 'pipe' });
-  });
-
-  it('helm lint passes', () => {
-    execFileSync('helm', ['lint', CHART, '--strict'], { stdio: 'pipe' });
-  });
-
-  it('helm template matches the subset renderer object for object', () => {
-    const out = execFileSync('helm', ['template', 'parley', CHART, '--namespace', 'parley', '--set', 'nats.enabled=false'], { encoding: 'utf8' });
-    const ours = kinds(renderChart(CHART, { values: { nats: { enabled: false } } }).objects);
-    const theirs = out.split(/^---$/m).map((d) => parse(d)).filter(Boolean);
-    expect(kinds(theirs)).toEqual(ours);
   });
 });

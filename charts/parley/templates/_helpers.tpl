@@ -1,4 +1,4 @@
-{{/* Names and labels shared by the templates. Keep to the Go-template subset the chart tests render. */}}
+{{/* Names and labels shared by the templates. */}}
 
 {{- define "parley.name" -}}
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
