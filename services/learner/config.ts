@@ -81,6 +81,7 @@ export const LearnerConfigSchema = z
     /**
      * The builtin model's folder (tokenizer.json): when engineConfigJson leaves vocab_size out, the learner
      * fills it from this tokenizer at start (the cluster's ConfigMap is rendered before the folder exists).
+     * Env: PARLEY_MODEL_DIR.
      */
     modelDir: z.string().min(1).optional(),
     /** Weights to start from when no checkpoint exists (e.g. a cold-start SFT result: a SaveWeights folder); empty: the engine's fresh Init. */
@@ -130,7 +131,7 @@ export const ServeLearnerConfigSchema = z.object({
 
 export type ServeLearnerConfig = z.infer<typeof ServeLearnerConfigSchema>;
 
-const ENV_KEYS = ['run', 'algorithm', 'checkpointDir', 'port', 'metricsPort', 'busUrl', 'trainerAddress', 'python'] as const;
+const ENV_KEYS = ['run', 'algorithm', 'checkpointDir', 'modelDir', 'port', 'metricsPort', 'busUrl', 'trainerAddress', 'python'] as const;
 
 /**
  * Resolves the learner's settings from explicit options over PARLEY_* environment variables.

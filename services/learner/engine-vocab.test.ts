@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeLocalModelFolder } from '../sandbox/domains/local-model/index.js';
-import { learnerConfig } from './config.js';
+import { learnerConfig, resolveLearnerConfig } from './config.js';
 import { withBuiltinVocabSize } from './engine-vocab.js';
 
 describe('withBuiltinVocabSize', () => {
@@ -23,6 +23,10 @@ describe('withBuiltinVocabSize', () => {
     expect(withBuiltinVocabSize(hf)).toBe(hf);
     const noDir = learnerConfig({});
     expect(withBuiltinVocabSize(noDir)).toBe(noDir);
+  });
+
+  it('reads modelDir from PARLEY_MODEL_DIR (the learner pod sets it for the builtin model)', () => {
+    expect(resolveLearnerConfig({}, { PARLEY_MODEL_DIR: '/data/run/builtin/model' }).learner.modelDir).toBe('/data/run/builtin/model');
   });
 
   it('fails naming the folder when it holds no tokenizer', () => {
