@@ -19,6 +19,10 @@ export function runSubjects(run: string) {
     events: `parley.${run}.events`,
     event: (name: string) => `parley.${run}.events.${name}`,
     eventsStream: `parley-${run}-events`,
+    /** The learner's weights_published (WeightsPublishedEvent, core/weights-events.ts). */
+    weightsPublished: `parley.${run}.events.weights_published`,
+    /** Each policy replica's weights_loaded (WeightsLoadedEvent). */
+    weightsLoaded: `parley.${run}.events.weights_loaded`,
     /** Actor calls over request-reply: parley.<run>.rpc.<Service>.<Method>. */
     rpc: (service: string, method: string) => `parley.${run}.rpc.${service}.${method}`,
     registryBucket: `parley-${run}-actors`,

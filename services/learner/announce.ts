@@ -3,6 +3,7 @@
 
 import type { Bus } from '../core/bus/index.js';
 import type { Logger } from '../core/logger.js';
+import { weightsPublishedMsgId } from '../core/weights-events.js';
 import type { CheckpointRecord } from './checkpoint-store.js';
 import type { LearnerConfig } from './config.js';
 import {
@@ -14,6 +15,17 @@ import {
   type StepCompletedEvent,
   type WeightsPublishedEvent,
 } from './run-bus.js';
+
+/**
+ * What the engine's SaveWeights folder holds for this config: `lora` when the engine trains LoRA
+ * adapters (engine config_json has a non-null `lora`; the folder's trainable weights are the adapter's
+ * and its export/ sub-folder is the PEFT adapter that hf_model.export_pretrained writes), else `full`
+ * (the builtin model, or full fine-tuning of a Hugging Face model).
+ */
+export function weightsKind(cfg: Pick<LearnerConfig, 'engineConfigJson'>): 'full' | 'lora' {
+  const engine = JSON.parse(cfg.engineConfigJson) as Record<string, unknown>; // checked by LearnerConfigSchema
+  return engine.lora !== undefined && engine.lora !== null ? 'lora' : 'full';
+}
 
 /** Publishes the record's weights and a weights_published event (dedup id `<run>/weights/<version>`). Never rejects. */
 export async function announceWeights(bus: Bus, cfg: LearnerConfig, rec: CheckpointRecord, log: Logger): Promise<void> {
@@ -27,11 +39,12 @@ export async function announceWeights(bus: Bus, cfg: LearnerConfig, rec: Checkpo
       version: rec.policyVersion,
       step: rec.step,
       uri: art.uri,
-      kind: 'full',
+      kind: weightsKind(cfg),
       transport: art.transport,
       bytes: art.bytes,
+      publishedAtMs: Date.now(),
     };
-    await publishEvent(bus, runSubjects(cfg.run).weightsPublished, `${cfg.run}/weights/${rec.policyVersion}`, event);
+    await publishEvent(bus, runSubjects(cfg.run).weightsPublished, weightsPublishedMsgId(cfg.run, rec.policyVersion), event);
   } catch (e) {
     log.warn({ err: e, version: rec.policyVersion }, 'could not publish weights; they are announced again at the next start');
   }

@@ -7,12 +7,15 @@ import { BusError, type Bus, type Consumer, type StreamConfig } from '../core/bu
 import { ParleyError } from '../core/errors.js';
 import { runStreamConfigs } from '../core/run-subjects.js';
 
+export type { WeightsLoadedEvent, WeightsPublishedEvent } from '../core/weights-events.js';
+
 /** Subjects of a run (DESIGN §3). */
 export function runSubjects(run: string) {
   return {
     trajectories: `parley.${run}.trajectories`,
     events: `parley.${run}.events.>`,
     weightsPublished: `parley.${run}.events.weights_published`,
+    weightsLoaded: `parley.${run}.events.weights_loaded`,
     stepCompleted: `parley.${run}.events.step_completed`,
   };
 }
@@ -67,18 +70,6 @@ export async function openRunStreams(bus: Bus, run: string, opts: { ackWaitMs: n
     maxDeliver: 1_000_000,
     maxAckPending: opts.maxAckPending,
   });
-}
-
-/** The weights_published event (JSON). */
-export interface WeightsPublishedEvent {
-  run: string;
-  version: number;
-  step: number;
-  /** directory: an absolute path on the shared volume; object_store: nats-object://<bucket>/<prefix>/ */
-  uri: string;
-  kind: 'full';
-  transport: 'directory' | 'object_store';
-  bytes: number;
 }
 
 /** The step_completed event (JSON). */

@@ -1,6 +1,7 @@
 // The policy service's options: one zod schema, every field documented with its default, parsed once
 // at start-up (CLI flags over PARLEY_* environment variables).
 
+import { hostname } from 'node:os';
 import { envOverrides, invalidArgument, parseConfig, z } from '../core/index.js';
 
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
@@ -61,9 +62,18 @@ export const PolicyConfigSchema = z.object({
   busUrl: z.string().min(1).optional(),
   /** Run whose subjects (parley.<run>.rpc.Policy.*) are served; required with busUrl. Env PARLEY_RUN. */
   run: z.string().min(1).optional(),
+  /**
+   * This replica's name, unique in the run: names its durable consumer of weights_published and its
+   * weights_loaded events. Env PARLEY_REPLICA. Default: POD_NAME, else the host name (a pod's host name is its name).
+   */
+  replica: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/, 'letters, digits, ".", "_" and "-"').optional(),
+  /** Folder for weights downloaded from the object store, one sub-folder per version. Default: <tmpdir>/parley-weights/<run>/<replica>. */
+  weightsCacheDir: z.string().min(1).optional(),
+  /** Downloaded weight versions kept in weightsCacheDir (the newest). Default 2. */
+  keepWeightDownloads: int(1).default(2),
 });
 
-export type PolicyConfig = Omit<z.infer<typeof PolicyConfigSchema>, 'backend'> & { backend: 'openai-compatible' | 'trainer-engine' };
+export type PolicyConfig = Omit<z.infer<typeof PolicyConfigSchema>, 'backend' | 'replica'> & { backend: 'openai-compatible' | 'trainer-engine'; replica: string };
 export type PolicyConfigInput = z.input<typeof PolicyConfigSchema>;
 
 /**
@@ -77,5 +87,5 @@ export function resolvePolicyConfig(input: Partial<Record<keyof PolicyConfigInpu
   const backend = c.backend ?? (c.engineAddress && !c.backendUrl ? 'trainer-engine' : 'openai-compatible');
   if (backend === 'openai-compatible' && !c.backendUrl) throw invalidArgument('backendUrl', 'required for the openai-compatible backend (e.g. http://vllm:8000/v1)');
   if (backend === 'trainer-engine' && !c.engineAddress) throw invalidArgument('engineAddress', 'required for the trainer-engine backend (host:port of the PyTorch engine)');
-  return { ...c, backend };
+  return { ...c, backend, replica: c.replica ?? (env.POD_NAME || hostname()) };
 }

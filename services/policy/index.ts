@@ -1,5 +1,5 @@
 // Public surface of services/policy: the Policy service, its backends, chat rendering with
-// token-in-token-out, the tool-call parser and the CLI pieces. Other services import only this file.
+// token-in-token-out, the tool-call parser, weight sync and the CLI pieces. Other services import only this file.
 
 export type { BackendFinishReason, BackendGenerateInput, BackendGenerateOutput, PolicyBackend, Sampling } from './backend.js';
 export { ChatModel, loadChatModel, type RenderOptions as TemplateRenderOptions, type TemplateMessage, type TemplateTool } from './chat-model.js';
@@ -23,4 +23,6 @@ export { ConcurrencyLimit, backoffDelay, withRetries, type RetryPolicy } from '.
 export { createBackend, servePolicy, type RunningPolicy, type ServePolicyOptions } from './serve.js';
 export { buildTito, driftTokens, tokenDifference, type TitoOptions, type TitoResult, type TitoState } from './tito.js';
 export { parseAssistantText, type ParsedAssistantText, type ParsedToolCall } from './tool-call-parser.js';
+export { WeightFollower, followerDurable, type PolicyWeightsPort, type WeightFollowerDeps, type WeightFollowerOptions, type WeightFollowerState } from './weight-follower.js';
 export { WeightsManager, type LoadedWeights } from './weights.js';
+export { WeightsFetcher, loadPath, parseObjectUri } from './weights-fetch.js';

@@ -1,5 +1,5 @@
 // Prometheus metrics of the policy service (parley_policy_*): latency, tokens, in-flight requests,
-// backend retries, token-in-token-out drift, prefix-cache use and errors by code.
+// backend retries, token-in-token-out drift, prefix-cache use, errors by code and weight sync.
 
 import { Counter, Gauge, Histogram, getOrCreate, metricsRegistry, type Registry } from '../core/index.js';
 
@@ -16,6 +16,8 @@ export interface PolicyMetrics {
   errors: Counter<'method' | 'code'>;
   policyVersion: Gauge;
   toolCalls: Counter<'result'>;
+  weightLoadSeconds: Histogram;
+  weightLoadFailures: Counter<'code'>;
 }
 
 /** The policy metrics in `registry` (the process registry by default); repeated calls return the same metrics. */
@@ -57,6 +59,12 @@ export function policyMetrics(registry: Registry = metricsRegistry()): PolicyMet
     ),
     toolCalls: getOrCreate(registry, 'parley_policy_tool_calls_total', () =>
       new Counter({ name: 'parley_policy_tool_calls_total', help: 'Completions by tool-call parse result: none, ok, malformed.', labelNames: ['result'], ...reg }),
+    ),
+    weightLoadSeconds: getOrCreate(registry, 'parley_policy_weight_load_seconds', () =>
+      new Histogram({ name: 'parley_policy_weight_load_seconds', help: 'Time to fetch and load a published weights version (download included).', buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600], ...reg }),
+    ),
+    weightLoadFailures: getOrCreate(registry, 'parley_policy_weight_load_failures_total', () =>
+      new Counter({ name: 'parley_policy_weight_load_failures_total', help: 'Failed attempts to fetch or load published weights, by error code.', labelNames: ['code'], ...reg }),
     ),
   };
 }
