@@ -24,7 +24,7 @@ import {
   type RunReport,
 } from '../../eval/index.js';
 import { EngineSamplerBackend, Learner, connectTrainer, startEngineProcess, type EngineProcess } from '../../learner/index.js';
-import { loadChatModel } from '../../policy/index.js';
+import { WeightFollower, loadChatModel, policyMetrics } from '../../policy/index.js';
 import { horizonAt } from '../../rollout/horizon.js';
 import { ensureRunStreams } from '../../rollout/publisher.js';
 import { RolloutWorker } from '../../rollout/worker.js';
@@ -154,9 +154,12 @@ export async function runLocal(spec: RunSpec, o: LocalRunOptions): Promise<RunRe
     const learner = new Learner(learnerConfig(spec, paths, engineCfg, state.coldStartWeights ?? ''), { bus, trainer, logger: o.logger, registry });
     await learner.start();
     closers.push(() => learner.stop());
-    // The policy serves the learner's current weights (after a resume, a version above 0).
-    const resumedVersion = learner.status().policyVersion;
-    if (resumedVersion > 0) await policyClient.loadWeights({ version: BigInt(resumedVersion), uri: learner.latest?.weightsPath ?? '', kind: 'full' });
+    // Weight sync as in a cluster: the policy follows the learner's weights_published through its own
+    // durable consumer, starting with the newest (after a resume, a version above 0). The engine that
+    // trains also samples, so a load only records the version.
+    const weights = new WeightFollower({ run: spec.name, replica: 'local-policy' }, { bus, policy: policyClient, logger: o.logger, metrics: policyMetrics(registry) });
+    await weights.start();
+    closers.push(() => weights.stop({ deleteDurable: true }));
     const workers: RolloutWorker[] = [];
     for (let i = 0; i < Math.max(1, spec.actors.rollout.replicas); i++) {
       const w = new RolloutWorker(
@@ -209,8 +212,8 @@ export async function runLocal(spec: RunSpec, o: LocalRunOptions): Promise<RunRe
       if (o.signal?.aborted) break;
       step = target;
       const st = learner.status();
-      // Weight sync: the engine that trains also samples, so the policy records the new version.
-      await policyClient.loadWeights({ version: BigInt(st.policyVersion), uri: learner.latest?.weightsPath ?? '', kind: 'full' });
+      // The next step's tasks ask for the new version: publish them once the policy serves it.
+      await weights.waitForVersion(st.policyVersion, 60_000);
       const now = Date.now();
       const tokens = await tokensMetric();
       const it: IterationRecord = {
