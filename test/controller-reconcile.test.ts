@@ -79,7 +79,7 @@ describe('a CPU-only run', () => {
     expect(container('policy').env).toEqual(expect.arrayContaining([{ name: 'PARLEY_RUN', value: name }, { name: 'PARLEY_BUS_URL', value: h.config.busUrl }]));
     expect(container('rollout').args!.join(' ')).toContain('--sandbox nats --usersim nats --policy nats');
     const settings = parse((api.get('configmaps', NS, 'cpu-small-config')!.data as Record<string, string>)['coordinator.yaml']!);
-    expect(coordinatorConfig(settings)).toMatchObject({ run: name, domain: 'mock', trainSplit: 'train', groupSize: 4, groupsPerStep: 4, steps: 50, horizons: [6], seed: 0 });
+    expect(coordinatorConfig(settings)).toMatchObject({ run: name, domain: 'local', trainSplit: 'train', groupSize: 4, groupsPerStep: 4, steps: 50, horizons: [6], seed: 0 });
     const st = (await status(name))!;
     expect(st.observedGeneration).toBe(1);
     expect(st.conditions!.map((c) => `${c.type}=${c.status}/${c.reason}`)).toEqual([
@@ -140,7 +140,8 @@ describe('a CPU-only run', () => {
 
     await editRun(h, NS, name, (r) => ((r.spec as { suspend?: boolean }).suspend = false));
     const deployments = () => api.list('apps/deployments', NS).filter((o) => o.metadata.labels?.['parley.dev/run'] === name);
-    await eventually(() => deployments().every((d) => (d.spec as { replicas: number }).replicas === 1), 10_000, 'replicas restored');
+    const wanted = (d: { metadata: { name?: string } }) => (d.metadata.name!.endsWith('-policy') ? 2 : 1);
+    await eventually(() => deployments().every((d) => (d.spec as { replicas: number }).replicas === wanted(d)), 10_000, 'replicas restored');
     api.runWorkloads();
     await eventually(async () => (await status(name))?.phase === 'Running', 10_000, 'Running again');
     expect((await status(name))!.step).toBe(2);

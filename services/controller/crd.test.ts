@@ -35,7 +35,10 @@ describe('checks that name the field', () => {
   const config = resolveControllerConfig({}, {});
 
   it('accepts a minimal spec and rejects mismatched names and LLM users without a model', () => {
-    expect(checkRun(run({ data: { domain: 'mock' } }), config).ok).toBe(true);
+    expect(checkRun(run({ data: { domain: 'local' } }), config).ok).toBe(true);
+    expect(checkRun(run({ model: { name: 'Qwen/Qwen3-8B' }, data: { domain: 'mock' } }), config).ok).toBe(true);
+    // The builtin model's vocabulary is generated for the local domain only.
+    expect(checkRun(run({ data: { domain: 'mock' } }), config)).toMatchObject({ ok: false, message: expect.stringContaining('spec.data.domain') });
     expect(checkRun(run({ name: 'other', data: { domain: 'mock' } }), config)).toMatchObject({ ok: false, message: expect.stringContaining('spec.name') });
     expect(checkRun(run({ data: { domain: 'mock' }, userSimulator: { mode: 'llm' } }), config)).toMatchObject({ ok: false, message: expect.stringContaining('spec.userSimulator.model') });
     expect(checkRun(run({ data: { domain: 'mock' } }, 'a'.repeat(41)), config)).toMatchObject({ ok: false, reason: 'InvalidName' });

@@ -78,6 +78,8 @@ export class LocalPod {
   failure?: string;
   private readonly containers: RunningContainer[] = [];
   private readonly mounts: [string, string][] = [];
+  private mountDirs = new Map<string, string>();
+  private mountPattern?: RegExp;
   private stopping = false;
   private readonly timers = new Set<NodeJS.Timeout>();
 
@@ -183,7 +185,8 @@ export class LocalPod {
   private runOnce(c: V1Container, rc: RunningContainer): Promise<number> {
     const image = this.env.image(c.image ?? '', `${this.name}/${c.name}`);
     const env = this.containerEnv(c, image);
-    const args = [...image.entrypoint, ...(c.command ?? []), ...(c.args ?? []).map((a) => this.rewrite(expandVars(a, env)))];
+    // Rewrite before expanding: the expanded values are rewritten already.
+    const args = [...image.entrypoint, ...(c.command ?? []), ...(c.args ?? []).map((a) => expandVars(this.rewrite(a), env))];
     rc.log.write(`--- ${new Date().toISOString()} start: ${image.command} ${args.join(' ')}\n`);
     const child = spawn(image.command, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd: this.env.dir });
     live.add(child);
@@ -205,7 +208,7 @@ export class LocalPod {
 
   private containerEnv(c: V1Container, image: ImageCommand): Record<string, string> {
     const env: Record<string, string> = { ...this.env.inheritedEnv, ...(image.env ?? {}), [POD_IP_ENV]: this.env.podIp, HOSTNAME: this.name };
-    for (const e of c.env ?? []) env[e.name] = this.rewrite(expandVars(this.envValue(e, `${this.name}/${c.name}`), env));
+    for (const e of c.env ?? []) env[e.name] = expandVars(this.rewrite(this.envValue(e, `${this.name}/${c.name}`)), env);
     return env;
   }
 
@@ -221,11 +224,11 @@ export class LocalPod {
     return '';
   }
 
-  /** Rewrites mount paths to their folders, loopback to the pod's address, Service names to addresses. */
+  /** Rewrites mount paths to their folders, loopback to the pod's address, Service names to addresses (each in one pass). */
   private rewrite(text: string): string {
-    let out = this.env.rewriteHosts(text.replace(/\b(127\.0\.0\.1|localhost)\b/g, this.env.podIp));
-    for (const [mountPath, dir] of this.mounts) out = out.replace(new RegExp(`(^|[\\s='":,])${escapeRe(mountPath)}(?=/|$|[\\s'":,])`, 'g'), `$1${dir}`);
-    return out;
+    const out = this.env.rewriteHosts(text.replace(/\b(127\.0\.0\.1|localhost)\b/g, this.env.podIp));
+    if (!this.mountPattern) return out;
+    return out.replace(this.mountPattern, (_m, lead: string, path: string) => lead + this.mountDirs.get(path)!);
   }
 
   private prepareVolumes(): void {
@@ -248,6 +251,8 @@ export class LocalPod {
       }
     }
     this.mounts.sort((a, b) => b[0].length - a[0].length);
+    this.mountDirs = new Map(this.mounts);
+    if (this.mounts.length) this.mountPattern = new RegExp(`(^|[\\s='":,])(${this.mounts.map(([m]) => escapeRe(m)).join('|')})(?=/|$|[\\s'":,])`, 'g');
     // ConfigMaps last: their files may name mount paths, which must read as this pod's folders.
     for (const v of spec.volumes ?? []) {
       if (!v.configMap) continue;
