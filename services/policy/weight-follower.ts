@@ -50,11 +50,13 @@ export function followerDurable(replica: string): string {
   return `policy-${replica.replace(/[^A-Za-z0-9_-]/g, '_')}`.slice(0, 128);
 }
 
+/** File-system errors of a download that may pass (a full disk, a busy or flaky mount). */
+const TRANSIENT_FS = new Set(['ENOSPC', 'EIO', 'EAGAIN', 'EBUSY', 'EMFILE', 'ENFILE', 'ETIMEDOUT', 'ESTALE']);
+
 function retryable(e: unknown): boolean {
-  if (e instanceof BusError) return e.retryable;
-  if (e instanceof ParleyError) return e.retryable;
-  // File-system trouble while downloading (a full disk, a lost mount) may pass; a bug does not.
-  return typeof (e as { code?: unknown })?.code === 'string' && /^E[A-Z]+$/.test((e as { code: string }).code) && (e as { code: string }).code !== 'ENOENT';
+  if (e instanceof BusError || e instanceof ParleyError) return e.retryable;
+  const code = (e as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && TRANSIENT_FS.has(code);
 }
 
 const codeOf = (e: unknown): string => (e instanceof BusError ? e.code : ParleyError.from(e).code);
