@@ -30,7 +30,7 @@ export function readCoordinatorConfigFile(path: string): Record<string, unknown>
 export function registerCoordinatorServeCommand(serve: Command): void {
   serve
     .command('coordinator')
-    .description("Run a run's coordinator: keeps the rollout task queue topped up for the learner's step until the run's steps are done")
+    .description("Run a run's coordinator: keeps the rollout task queue topped up for the learner's step until the run's steps are done, and runs the held-out evaluations of the config's evaluation block")
     .option('--config <file>', 'coordinator settings as YAML or JSON (flags override it; the controller mounts coordinator.yaml)')
     .option('--run <name>', 'run name: tasks go to parley.<run>.tasks (env PARLEY_RUN)')
     .option('--domain <name>', 'sandbox domain of the tasks')
@@ -42,7 +42,9 @@ export function registerCoordinatorServeCommand(serve: Command): void {
     .option('--mode <mode>', 'mua or tau2 (default mua)')
     .option('--poll-interval-ms <n>', 'how often the queue and the learner step are read (default 1000)')
     .option('--bus-url <url>', 'nats://host:port (env PARLEY_BUS_URL)')
-    .option('--sandbox <where>', "'nats' or a Sandbox gRPC host:port, for listing the tasks (default nats)")
+    .option('--sandbox <where>', "'nats' or a Sandbox gRPC host:port, for listing the tasks and evaluation episodes (default nats)")
+    .option('--usersim <where>', "'nats' or a UserSimulator gRPC host:port, for evaluation episodes (default nats)")
+    .option('--policy <where>', "'nats' or a Policy gRPC host:port, for evaluation episodes (default nats)")
     .option('--host <host>', 'listen address of /metrics, /healthz, /readyz (default 0.0.0.0)')
     .option('--metrics-port <n>', 'port of /metrics, /healthz, /readyz (default 9464; -1 = off)')
     .action(async (opts: Record<string, string | undefined>) => {

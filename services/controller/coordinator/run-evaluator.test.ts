@@ -187,6 +187,21 @@ describe('RunEvaluator', () => {
     expect((await evalEvents()).map((ev) => [ev.step, ev.passRate])).toEqual([[2, 0.25]]);
   });
 
+  it('starts an evaluation once the policy serves the version asked for', async () => {
+    let served = 1;
+    const double = evaluatorDouble();
+    const e = new RunEvaluator(SETTINGS, { pollIntervalMs: 20 }, { bus, logger, registry: new Registry(), ports, evaluate: double.fn, servedVersion: async () => served });
+    await e.start();
+    await learnerAt(2, 3);
+    await until(async () => (await ledger())?.running?.step === 2, 'step 2 begun');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(double.calls).toHaveLength(0);
+    served = 3;
+    await until(() => e.status().evaluated === 2, 'step 2 evaluated');
+    await e.stop();
+    expect(double.calls.map((c) => c.minPolicyVersion)).toEqual([3]);
+  });
+
   it('retries a failed evaluation with backoff and reports the error', async () => {
     let failures = 2;
     const double = evaluatorDouble();

@@ -45,6 +45,12 @@ export interface RunEvaluatorDeps {
   progress?: LearnerProgressSource;
   /** Default: the `eval` entry in the run-state KV bucket. */
   ledger?: EvalLedger;
+  /**
+   * The policy version the policy serves (Policy.Info). An evaluation starts once it reaches the version
+   * asked for: a Generate refused for an older version reaches the episode driver as a permanent error
+   * over NATS and gRPC (the transports do not carry `retryable`), which would count as a failed episode.
+   */
+  servedVersion?: () => Promise<number>;
   /** Default: the shared evaluator (tests pass a double). */
   evaluate?: typeof evaluate;
   /** Random source in [0,1) for backoff jitter. */
@@ -196,6 +202,13 @@ export class RunEvaluator {
     if (recorded.running) this.log.info({ step, policyVersion }, 'rerunning an evaluation a restart interrupted');
     else await ledger.begin(step, policyVersion);
     this.tasks ??= await heldOutTasks(this.deps.ports.sandbox, s);
+    if (this.deps.servedVersion) {
+      const served = await this.deps.servedVersion();
+      if (served < policyVersion) {
+        this.log.debug({ step, policyVersion, served }, 'waiting for the policy to serve the version to evaluate');
+        return 'wait';
+      }
+    }
     this.stateNow = 'evaluating';
     const name = evalName(s, step);
     this.log.info({ step, policyVersion, tasks: this.tasks.taskIds.length, k: s.k }, `held-out evaluation (${name}) started`);

@@ -71,8 +71,10 @@ export async function serveCoordinator(
     let evaluator: RunEvaluator | undefined;
     if (evaluation) {
       // Evaluation episodes reach the actors the way rollout workers do (services/rollout/serve.ts).
-      const ports = { sandbox, user: client(UserSimulator, serve.usersim, serve.actorTimeoutMs), policy: client(Policy, serve.policy, serve.policyTimeoutMs) };
-      evaluator = new RunEvaluator(heldOutSettings(config.coordinator, evaluation), { pollIntervalMs: config.coordinator.pollIntervalMs }, { bus, logger, registry, ports });
+      const policy = client(Policy, serve.policy, serve.policyTimeoutMs);
+      const ports = { sandbox, user: client(UserSimulator, serve.usersim, serve.actorTimeoutMs), policy };
+      const servedVersion = async () => Number((await policy.info({}, { timeoutMs: serve.actorTimeoutMs })).policyVersion);
+      evaluator = new RunEvaluator(heldOutSettings(config.coordinator, evaluation), { pollIntervalMs: config.coordinator.pollIntervalMs }, { bus, logger, registry, ports, servedVersion });
       closers.push(() => evaluator?.stop());
     }
     const metrics = serve.metricsPort >= 0 ? await serveMetrics(registry, serve.metricsPort, serve.host, { ready: () => coordinator.ready }) : undefined;
