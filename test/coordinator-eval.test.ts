@@ -176,7 +176,7 @@ async function until<T>(fn: () => T | Promise<T>, what: string, ms = 60_000): Pr
     await learnerAt(3);
     await loadVersion(4);
     await learnerAt(4);
-    await until(() => running?.evaluator?.done, 'the final evaluation', 90_000);
+    await until(() => running?.done, 'the final evaluation', 90_000);
     await running.close();
     running = undefined;
 

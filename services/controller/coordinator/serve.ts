@@ -21,6 +21,8 @@ export interface RunningCoordinator {
   /** Absent when the config has no evaluation block. */
   evaluator: RunEvaluator | undefined;
   metrics: MetricsServer | undefined;
+  /** True once the learner reached the run's steps and, with an evaluator, the final evaluation is published. */
+  readonly done: boolean;
   /** Stops the coordinator, the metrics server, the Sandbox client and the bus it opened. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -83,7 +85,16 @@ export async function serveCoordinator(
     await evaluator?.start();
     logger.info({ run, metricsPort: metrics?.port, nextGroup: coordinator.status().nextGroup, evaluateEverySteps: evaluation?.everySteps }, 'coordinator serving');
     let closing: Promise<void> | undefined;
-    return { config, coordinator, evaluator, metrics, close: () => (closing ??= closeAll()) };
+    return {
+      config,
+      coordinator,
+      evaluator,
+      metrics,
+      get done() {
+        return coordinator.state === 'finished' && (!evaluator || evaluator.done);
+      },
+      close: () => (closing ??= closeAll()),
+    };
   } catch (e) {
     await closeAll();
     throw e;
