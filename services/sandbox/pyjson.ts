@@ -284,47 +284,176 @@ export function deepFreeze<T>(v: T): T {
 }
 
 /**
- * Parses JSON text like Python's `json.loads`, keeping the int/float distinction:
- * a number written with a fraction or exponent (`2.0`, `1e3`) that is integral becomes a PyFloat.
- * Throws SyntaxError (with a position) on malformed JSON.
+ * Parses JSON text like Python's `json.loads`, keeping the int/float distinction: a number written with a
+ * fraction or exponent (`50.0`, `5e1`) is a float in Python, so an integral one becomes a PyFloat (a
+ * non-integral one is a plain number, which every consumer already treats as a float). Like Python it
+ * also accepts `NaN`, `Infinity` and `-Infinity`, and refuses control characters inside strings.
+ * Throws SyntaxError naming the position on malformed JSON.
  */
 export function parsePyJson(text: string): unknown {
-  // Fast path: no number lexeme with a fraction/exponent part means JSON.parse is exact.
-  if (!/[0-9][.eE]/.test(text)) return JSON.parse(text);
-  const floats: number[] = [];
-  // Replace integral float lexemes outside strings with a sentinel string we can recognise.
-  let out = '';
-  let i = 0;
-  while (i < text.length) {
-    const ch = text[i]!;
-    if (ch === '"') {
-      let j = i + 1;
-      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
-      out += text.slice(i, j + 1);
-      i = j + 1;
-    } else if (ch === '-' || (ch >= '0' && ch <= '9')) {
-      const m = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/.exec(text.slice(i));
-      if (!m) {
-        out += ch;
-        i++;
-        continue;
-      }
-      const lex = m[0];
-      const val = Number(lex);
-      if ((m[2] || m[3]) && Number.isInteger(val)) {
-        floats.push(val);
-        out += `"\u0000pyfloat:${floats.length - 1}"`;
-      } else {
-        out += lex;
-      }
-      i += lex.length;
-    } else {
-      out += ch;
-      i++;
+  // Fast path: without a fraction/exponent there is no float to tag, and JSON.parse is exact. Text it
+  // refuses (NaN, Infinity, or malformed) goes to the scanner, which accepts what Python accepts.
+  if (!/[0-9][.eE]/.test(text)) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      // fall through
     }
   }
-  return JSON.parse(out, (_k, v) => {
-    if (typeof v === 'string' && v.startsWith('\u0000pyfloat:')) return new PyFloat(floats[Number(v.slice(9))]!);
+  return new PyJsonScanner(text).document();
+}
+
+// Python's number grammar (Lib/json/scanner.py NUMBER_RE).
+const NUMBER = /-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?/y;
+const WS = /[ \t\n\r]*/y;
+const STRING_CHUNK = /[^"\\\x00-\x1f]*/y;
+const ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
+
+/**
+ * A recursive-descent JSON reader with the grammar of CPython's pure-Python scanner
+ * (Lib/json/scanner.py py_make_scanner, Lib/json/decoder.py JSONObject/JSONArray/py_scanstring, strict mode).
+ */
+class PyJsonScanner {
+  private pos = 0;
+  constructor(private readonly text: string) {}
+
+  document(): unknown {
+    this.skipWs();
+    const v = this.value();
+    this.skipWs();
+    if (this.pos !== this.text.length) this.fail('Extra data');
     return v;
-  });
+  }
+
+  private fail(what: string): never {
+    throw new SyntaxError(`${what} at position ${this.pos}`);
+  }
+
+  private skipWs(): void {
+    WS.lastIndex = this.pos;
+    WS.exec(this.text);
+    this.pos = WS.lastIndex;
+  }
+
+  private literal(word: string, value: unknown): unknown {
+    if (!this.text.startsWith(word, this.pos)) this.fail('Expecting value');
+    this.pos += word.length;
+    return value;
+  }
+
+  private value(): unknown {
+    const t = this.text;
+    const ch = t[this.pos];
+    switch (ch) {
+      case '"':
+        return this.string();
+      case '{':
+        return this.object();
+      case '[':
+        return this.array();
+      case 'n':
+        return this.literal('null', null);
+      case 't':
+        return this.literal('true', true);
+      case 'f':
+        return this.literal('false', false);
+      case 'N':
+        return this.literal('NaN', NaN);
+      case 'I':
+        return this.literal('Infinity', Infinity);
+    }
+    NUMBER.lastIndex = this.pos;
+    const m = NUMBER.exec(t);
+    if (m) {
+      this.pos = NUMBER.lastIndex;
+      const x = Number(m[0]);
+      // Python: float(...) when a fraction or exponent is present, else int(...).
+      return (m[1] !== undefined || m[2] !== undefined) && Number.isInteger(x) ? new PyFloat(x) : x;
+    }
+    if (t.startsWith('-Infinity', this.pos)) return this.literal('-Infinity', -Infinity);
+    this.fail('Expecting value');
+  }
+
+  private string(): string {
+    const t = this.text;
+    this.pos++; // opening quote
+    let out = '';
+    for (;;) {
+      STRING_CHUNK.lastIndex = this.pos;
+      out += STRING_CHUNK.exec(t)![0];
+      this.pos = STRING_CHUNK.lastIndex;
+      const c = t[this.pos];
+      if (c === '"') {
+        this.pos++;
+        return out;
+      }
+      if (c === undefined) this.fail('Unterminated string starting');
+      if (c !== '\\') this.fail('Invalid control character');
+      const e = t[this.pos + 1];
+      if (e === 'u') {
+        const hex = t.slice(this.pos + 2, this.pos + 6);
+        if (!/^[0-9a-fA-F]{4}$/.test(hex)) this.fail('Invalid \\uXXXX escape');
+        // UTF-16 code units: a surrogate pair written as two escapes joins as Python joins it.
+        out += String.fromCharCode(parseInt(hex, 16));
+        this.pos += 6;
+      } else {
+        const r = e === undefined ? undefined : ESCAPES[e];
+        if (r === undefined) this.fail('Invalid \\escape');
+        out += r;
+        this.pos += 2;
+      }
+    }
+  }
+
+  private object(): Record<string, unknown> {
+    const t = this.text;
+    const obj: Record<string, unknown> = {};
+    this.pos++;
+    this.skipWs();
+    if (t[this.pos] === '}') {
+      this.pos++;
+      return obj;
+    }
+    for (;;) {
+      if (t[this.pos] !== '"') this.fail('Expecting property name enclosed in double quotes');
+      const key = this.string();
+      this.skipWs();
+      if (t[this.pos] !== ':') this.fail("Expecting ':' delimiter");
+      this.pos++;
+      this.skipWs();
+      const v = this.value();
+      // A "__proto__" key is an own property, as JSON.parse makes it; a repeated key keeps the last value.
+      Object.defineProperty(obj, key, { value: v, writable: true, enumerable: true, configurable: true });
+      this.skipWs();
+      const c = t[this.pos++];
+      if (c === '}') return obj;
+      if (c !== ',') {
+        this.pos--;
+        this.fail("Expecting ',' delimiter");
+      }
+      this.skipWs();
+    }
+  }
+
+  private array(): unknown[] {
+    const t = this.text;
+    const arr: unknown[] = [];
+    this.pos++;
+    this.skipWs();
+    if (t[this.pos] === ']') {
+      this.pos++;
+      return arr;
+    }
+    for (;;) {
+      arr.push(this.value());
+      this.skipWs();
+      const c = t[this.pos++];
+      if (c === ']') return arr;
+      if (c !== ',') {
+        this.pos--;
+        this.fail("Expecting ',' delimiter");
+      }
+      this.skipWs();
+    }
+  }
 }
