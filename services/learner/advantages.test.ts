@@ -30,11 +30,19 @@ describe('GRPO', () => {
     close(grpoAdvantages([1, 0, 0, 0], { std: 'population' }), [1.732046807578115, -0.5773489358593717, -0.5773489358593717, -0.5773489358593717], 10);
   });
 
-  it('gives 0 to a group with equal rewards and to a group of one', () => {
+  it('gives 0 to a group with equal rewards', () => {
     close(grpoAdvantages([0.5, 0.5, 0.5]), [0, 0, 0]);
-    close(grpoAdvantages([1]), [0]);
     expect(isZeroVariance([0.5, 0.5, 0.5])).toBe(true);
     expect(isZeroVariance([0.5, 0.5, 0.6])).toBe(false);
+  });
+
+  it('gives a group of one the advantage r (μ = 0, σ = 1), as verl does', () => {
+    // verl compute_grpo_outcome_advantage: len 1 -> mean 0, std 1; (r − 0) / (1 + 1e-6).
+    close(grpoAdvantages([0.7]), [0.7 / (1 + 1e-6)], 12);
+    close(grpoAdvantages([-2], { std: 'population' }), [-2 / (1 + 1e-6)], 12);
+    close(grpoAdvantages([1], { eps: 0 }), [1], 12);
+    close(drGrpoAdvantages([0.7]), [0.7], 12);
+    close(computeAdvantages([[{ reward: 1, lossMask: [0, 1] }]], { algorithm: 'grpo' })[0]![0]!, [0, 1 / (1 + 1e-6)]); // Float32 tokens
   });
 
   it('rejects an empty group and non-finite rewards', () => {

@@ -56,12 +56,14 @@ export function isZeroVariance(rewards: readonly number[]): boolean {
 
 /**
  * GRPO: (r_i − mean) / (std + ε) within one group. Throws invalid_argument for an empty group or a
- * non-finite reward. A group of one has std 0 (sample std is undefined there), so its advantage is 0.
+ * non-finite reward. A group of one has no baseline: it takes μ = 0 and σ = 1, so its advantage is
+ * r / (1 + ε), as verl's compute_grpo_outcome_advantage (verl/trainer/ppo/core_algos.py) sets it.
  */
 export function grpoAdvantages(rewards: readonly number[], opts: { std?: GroupStd; eps?: number } = {}): number[] {
   checkRewards(rewards, 1, 'grpo');
-  const m = mean(rewards);
-  const s = std(rewards, opts.std ?? 'sample');
+  const single = rewards.length === 1;
+  const m = single ? 0 : mean(rewards);
+  const s = single ? 1 : std(rewards, opts.std ?? 'sample');
   const eps = opts.eps ?? ADVANTAGE_EPS;
   return rewards.map((r) => (r - m) / (s + eps));
 }
@@ -69,12 +71,13 @@ export function grpoAdvantages(rewards: readonly number[], opts: { std?: GroupSt
 /**
  * Dr.GRPO ("GRPO done right", Liu et al. 2025): r_i − mean, no division by the group's std (which
  * up-weights groups whose rewards barely differ). Its other half, a loss normalised by a constant
- * rather than each sequence's length, lives in the loss scales (micro-batches.ts).
+ * rather than each sequence's length, lives in the loss scales (micro-batches.ts). A group of one
+ * takes μ = 0 (advantage r), as verl's GRPO estimator with norm_adv_by_std_in_grpo=False does.
  * Throws invalid_argument for an empty group or a non-finite reward.
  */
 export function drGrpoAdvantages(rewards: readonly number[]): number[] {
   checkRewards(rewards, 1, 'dr_grpo');
-  const m = mean(rewards);
+  const m = rewards.length === 1 ? 0 : mean(rewards);
   return rewards.map((r) => r - m);
 }
 

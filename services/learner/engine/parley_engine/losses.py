@@ -1,5 +1,6 @@
 """Policy losses on aligned per-token tensors: PPO with clipping, dual clip, truncated importance
-weights for off-policy samples, k3 KL to a reference and an entropy bonus; masked SFT cross-entropy."""
+weights for off-policy samples, k3 KL to a reference and an entropy bonus; masked SFT cross-entropy.
+The arithmetic follows verl's verl/trainer/ppo/core_algos.py (bounds, where the weights apply)."""
 
 import math
 from dataclasses import dataclass
@@ -74,13 +75,28 @@ def token_entropy(logits: torch.Tensor) -> torch.Tensor:
     return -(logp.exp() * logp).sum(-1)
 
 
+# verl's bounds (verl/trainer/ppo/core_algos.py): the log-ratio is clamped to +-20 before exp
+# (compute_policy_loss_vanilla, and SAFETY_BOUND in rollout_corr_helper.py for the importance weights);
+# the k3 estimate to +-10 after it (kl_penalty "low_var_kl").
+LOG_RATIO_BOUND = 20.0
+K3_BOUND = 10.0
+
+
+def masked(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """values where mask is set and exactly 0 elsewhere. Unlike values * mask, an inf or NaN at a
+    masked position (a -inf log-prob of padding) stays out of the result and of its gradient."""
+    return torch.where(mask > 0, values, torch.zeros_like(values))
+
+
 def aggregate(values: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
     """token_mean: sum over every masked token / number of masked tokens. seq_mean: the masked mean
-    of each sequence, then the mean over sequences that have at least one masked token."""
+    of each sequence, then the mean over sequences that have at least one masked token (verl's agg_loss
+    "token-mean" and "seq-mean-token-mean")."""
+    kept = masked(values, mask)
     if how == "token_mean":
-        return (values * mask).sum() / mask.sum().clamp(min=1)
+        return kept.sum() / mask.sum().clamp(min=1)
     per_seq_tokens = mask.sum(-1)
-    per_seq = (values * mask).sum(-1) / per_seq_tokens.clamp(min=1)
+    per_seq = kept.sum(-1) / per_seq_tokens.clamp(min=1)
     has_tokens = (per_seq_tokens > 0).float()
     return (per_seq * has_tokens).sum() / has_tokens.sum().clamp(min=1)
 
@@ -96,10 +112,21 @@ def ppo_loss(
     ref_logp: Optional[torch.Tensor] = None,
     entropy: Optional[torch.Tensor] = None,
 ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
-    """The clipped policy-gradient loss. All per-token tensors are [B, T] and aligned with the
-    targets; off_policy is [B] bool. ref_logp is needed when kl_coef > 0, entropy when
-    entropy_coef != 0. Returns the aggregated loss and detached metrics (token means)."""
-    log_ratio = logp - old_logp
+    """The clipped policy-gradient loss, as verl computes it (verl/trainer/ppo/core_algos.py:
+    compute_policy_loss_vanilla, kl_penalty "low_var_kl", agg_loss; the sum of the terms as in
+    verl/workers/actor/dp_actor.py). All per-token tensors are [B, T] and aligned with the targets;
+    off_policy is [B] bool. ref_logp is needed when kl_coef > 0, entropy when entropy_coef != 0.
+    Masked positions may hold anything, inf and NaN included: they are replaced before any arithmetic.
+    Returns the aggregated loss and detached metrics (token means)."""
+    keep = mask > 0
+    zero = torch.zeros_like(logp)
+    # torch.where, not a product: its gradient at a masked position is 0 even where the value is not finite.
+    logp = torch.where(keep, logp, zero)
+    old_logp = torch.where(keep, old_logp, zero)
+    behaviour_logp = torch.where(keep, behaviour_logp, zero)
+    advantages = torch.where(keep, advantages, zero)
+
+    log_ratio = torch.clamp(logp - old_logp, min=-LOG_RATIO_BOUND, max=LOG_RATIO_BOUND)
     ratio = torch.exp(log_ratio)
     pg_unclipped = -advantages * ratio
     pg_clipped = -advantages * torch.clamp(ratio, 1.0 - s.clip_low, 1.0 + s.clip_high)
@@ -111,26 +138,28 @@ def ppo_loss(
         dual_clipped = (advantages < 0) & (pg > bound)
         pg = torch.where(advantages < 0, torch.minimum(pg, bound), pg)
 
-    per_token = pg
+    # Truncated importance weights correct off-policy (guided) samples toward the policy the ratio is
+    # taken against. As verl's rollout_is_weights they multiply the policy-gradient term only (not the
+    # KL or entropy terms) and are not differentiated through.
+    is_log = torch.clamp(old_logp - behaviour_logp, min=-LOG_RATIO_BOUND, max=LOG_RATIO_BOUND)
+    is_weight = torch.clamp(torch.exp(is_log), max=s.is_cap).detach()
+    weight = torch.where(off_policy[:, None], is_weight, torch.ones_like(is_weight))
+    per_token = pg * weight
+
     kl = None
     if s.kl_coef > 0:
         if ref_logp is None:
             raise ValueError("ppo_loss: kl_coef > 0 needs ref_logp")
-        d = ref_logp - logp
-        kl = torch.exp(d) - d - 1.0  # k3: unbiased, always >= 0
+        d = torch.clamp(torch.where(keep, ref_logp, zero) - logp, min=-LOG_RATIO_BOUND, max=LOG_RATIO_BOUND)
+        kl = torch.clamp(torch.exp(d) - d - 1.0, min=-K3_BOUND, max=K3_BOUND)  # k3: unbiased, >= 0
         per_token = per_token + s.kl_coef * kl
     if s.entropy_coef != 0:
         if entropy is None:
             raise ValueError("ppo_loss: entropy_coef != 0 needs entropy")
-        per_token = per_token - s.entropy_coef * entropy
+        per_token = per_token - s.entropy_coef * torch.where(keep, entropy, zero)
 
-    # Truncated importance weights correct off-policy (guided) samples toward the policy the
-    # ratio is taken against; they scale the gradient and are not differentiated through.
-    weight = torch.ones_like(logp)
-    is_weight = torch.clamp(torch.exp(old_logp - behaviour_logp), max=s.is_cap).detach()
-    weight = torch.where(off_policy[:, None], is_weight, weight)
-    per_token = per_token * weight
-
+    # Every term is aggregated the same way, so one aggregation of their per-token sum equals verl's
+    # pg_loss + kl_coef * kl_loss - entropy_coef * entropy_loss.
     loss = aggregate(per_token, mask, s.aggregation)
     with torch.no_grad():
         tmean = lambda v: aggregate(v.float(), mask, "token_mean")  # noqa: E731

@@ -8,7 +8,7 @@ import unittest
 import support  # noqa: F401  (import path)
 import torch
 
-from parley_engine.losses import LossSettings, ppo_loss
+from parley_engine.losses import LossSettings, ppo_loss, sft_loss
 from support import new_engine, pb, sequence
 
 
@@ -21,7 +21,8 @@ def expected_loss(seqs, s: LossSettings, entropy_coef_terms=True):
         for t in seq["tokens"]:
             if not t["mask"]:
                 continue
-            ratio = math.exp(t["logp"] - t["old"])
+            # verl: the log-ratio is clamped to [-20, 20] before exp.
+            ratio = math.exp(min(max(t["logp"] - t["old"], -20.0), 20.0))
             clipped_ratio = min(max(ratio, 1 - s.clip_low), 1 + s.clip_high)
             a = t["adv"]
             pg = max(-a * ratio, -a * clipped_ratio)
@@ -29,17 +30,19 @@ def expected_loss(seqs, s: LossSettings, entropy_coef_terms=True):
                 clipped += 1
             if s.dual_clip > 0 and a < 0:
                 pg = min(pg, -a * s.dual_clip)
-            loss = pg
-            if s.kl_coef > 0:
-                d = t["ref"] - t["logp"]
-                loss += s.kl_coef * (math.exp(d) - d - 1)
-            if entropy_coef_terms and s.entropy_coef:
-                loss -= s.entropy_coef * t["ent"]
             if seq["off"]:
-                w = min(math.exp(t["old"] - t["beh"]), s.is_cap)
-                loss *= w
+                # The importance weight multiplies the policy-gradient term only (verl's rollout_is_weights).
+                w = min(math.exp(min(max(t["old"] - t["beh"], -20.0), 20.0)), s.is_cap)
+                pg *= w
                 weights += w
                 weight_n += 1
+            loss = pg
+            if s.kl_coef > 0:
+                # verl kl_penalty "low_var_kl": d clamped to [-20, 20], k3 clamped to [-10, 10].
+                d = min(max(t["ref"] - t["logp"], -20.0), 20.0)
+                loss += s.kl_coef * min(max(math.exp(d) - d - 1, -10.0), 10.0)
+            if entropy_coef_terms and s.entropy_coef:
+                loss -= s.entropy_coef * t["ent"]
             seq_sum += loss
             seq_n += 1
         total += seq_sum
@@ -123,6 +126,55 @@ class PpoLossTest(unittest.TestCase):
         self.assertEqual(float(grad[0, 3]), 0.0)  # dual-clipped
         self.assertEqual(float(grad[0, 4]), 0.0)  # masked
         self.assertNotEqual(float(grad[0, 1]), 0.0)  # unclipped
+
+    def test_importance_weight_leaves_kl_and_entropy_unweighted(self):
+        # One off-policy token with weight 2 (capped from 3): only the policy-gradient term doubles.
+        seqs = [{"off": True, "tokens": [tok(-1.0, -1.0, 0.5, beh=-1.0 - math.log(3.0), ref=-2.0, ent=1.5)]}]
+        s = settings(is_cap=2.0, kl_coef=0.1, entropy_coef=0.01)
+        x = as_tensors(seqs)
+        loss, _ = ppo_loss(x["logp"], x["old"], x["beh"], x["adv"], x["mask"], x["off"], s, x["ref"], x["ent"])
+        k3 = math.exp(-1.0) + 1.0 - 1.0
+        self.assertAlmostEqual(float(loss), 2.0 * -0.5 + 0.1 * k3 - 0.01 * 1.5, places=6)
+
+    def test_extreme_inputs_are_bounded_like_verl(self):
+        inf, nan = float("inf"), float("nan")
+        seqs = [
+            {"off": False, "tokens": [
+                tok(0.0, -60.0, 1.0, ref=0.0),            # log-ratio 60 -> clamped to 20; clipped anyway
+                tok(-60.0, 0.0, 1.0, ref=-60.0),          # log-ratio -60 -> ratio e^-20, unclipped
+                tok(-50.0, -50.0, -2.0, ref=-1.0),        # ref - logp = 49: k3 clamps at 10
+                tok(-1.0, -1.0, 1.0, ref=-45.0),          # ref - logp = -44 -> -20: k3 = e^-20 + 19, clamps at 10
+                tok(-inf, -inf, nan, mask=0, beh=nan, ref=inf, ent=nan),  # masked: must not leak
+            ]},
+            {"off": True, "tokens": [
+                tok(-1.0, -1.0, 0.5, beh=-100.0),         # weight e^99 -> cap
+                tok(-1.0, -1.0, 0.5, beh=100.0),          # weight e^-101 -> e^-20
+                tok(inf, nan, inf, mask=0, beh=-inf, ref=nan, ent=inf),
+            ]},
+        ]
+        for aggregation in ("token_mean", "seq_mean"):
+            s = settings(aggregation=aggregation, dual_clip=3.0, kl_coef=0.5, entropy_coef=0.01, is_cap=2.0)
+            x = as_tensors(seqs)
+            loss, metrics = ppo_loss(x["logp"], x["old"], x["beh"], x["adv"], x["mask"], x["off"], s, x["ref"], x["ent"])
+            want, want_metrics = expected_loss(seqs, s)
+            self.assertTrue(math.isfinite(float(loss)), aggregation)
+            self.assertAlmostEqual(float(loss), want, places=5, msg=aggregation)
+            self.assertAlmostEqual(float(metrics["kl"]), (0 + 0 + 10 + 10 + 0 + 0) / 6, places=5)
+            for name, value in metrics.items():
+                self.assertTrue(math.isfinite(float(value)), f"{aggregation}: {name}")
+            loss.backward()
+            grad = x["logp"].grad
+            self.assertTrue(bool(torch.isfinite(grad).all()), aggregation)
+            self.assertEqual(float(grad[0, 4]), 0.0)
+            self.assertEqual(float(grad[1, 2]), 0.0)
+
+    def test_sft_loss_ignores_inf_at_masked_positions(self):
+        logp = torch.tensor([[-1.0, -float("inf")], [-2.0, float("nan")]], requires_grad=True)
+        mask = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+        loss = sft_loss(logp, mask, "token_mean")
+        self.assertAlmostEqual(float(loss), 1.5, places=6)
+        loss.backward()
+        self.assertTrue(bool(torch.isfinite(logp.grad).all()))
 
     def test_loss_config_defaults_and_validation(self):
         s = LossSettings.from_proto(pb.LossConfig())
