@@ -36,6 +36,9 @@ export interface WeightsLoadedEvent {
 }
 
 /** Dedup id of weights_published: one per version, however often the learner announces it. */
+/** The object the learner writes after a version's files in the object store: the upload is complete. */
+export const UPLOAD_COMPLETE = '.upload-complete';
+
 export const weightsPublishedMsgId = (run: string, version: number): string => `${run}/weights/${version}`;
 
 /** Dedup id of weights_loaded: one per replica and version, however often a redelivery reports it. */

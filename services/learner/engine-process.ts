@@ -1,6 +1,7 @@
 // Spawns the Python trainer engine (`python3 -m parley_engine serve`) beside the learner, waits until
 // it is healthy, and makes sure it dies with the learner, even when the learner is SIGKILLed.
 
+import { watchdogArgs } from '../core/watchdog.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ParleyError } from '../core/errors.js';
@@ -37,10 +38,8 @@ export interface EngineProcess {
   stop(graceMs?: number): Promise<void>;
 }
 
-// The shell between us and Python keeps our stdin pipe on fd 3 and stops the engine when the pipe
-// closes: that happens on stop() and also when the learner dies by SIGKILL, which would otherwise
-// leave an orphaned engine holding the GPU.
-const WATCHDOG = 'exec 3<&0; "$0" "$@" & child=$!; (read _ <&3; kill -TERM $child 2>/dev/null) & watcher=$!; wait $child; code=$?; kill $watcher 2>/dev/null; exit $code';
+// The engine runs under core's watchdog shell: it stops when our stdin pipe closes (stop(), or the
+// learner dying by SIGKILL).
 
 function pythonEnv(env: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
   const base = { ...process.env, ...env };
@@ -72,7 +71,7 @@ export async function startEngineProcess(opts: EngineProcessOptions = {}): Promi
   const python = enginePython(opts.python);
   const host = opts.host ?? '127.0.0.1';
   const timeoutMs = opts.startTimeoutMs ?? 120_000;
-  const args = ['-c', WATCHDOG, python, '-m', 'parley_engine', 'serve', '--host', host, '--port', String(opts.port ?? 0)];
+  const args = watchdogArgs(python, ['-m', 'parley_engine', 'serve', '--host', host, '--port', String(opts.port ?? 0)]);
   const child: ChildProcess = spawn('/bin/sh', args, { env: pythonEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   let stderrTail = '';
   child.stderr!.on('data', (b: Buffer) => {
@@ -158,7 +157,7 @@ export async function startEngineProcess(opts: EngineProcessOptions = {}): Promi
  * and SIGINT are passed on. Resolves with its exit code (2 when PyTorch or grpcio is missing).
  */
 export function runEngineForeground(opts: { python?: string; host?: string; port: number; logLevel?: string }): Promise<number> {
-  const args = ['-c', WATCHDOG, enginePython(opts.python), '-m', 'parley_engine', 'serve', '--host', opts.host ?? '127.0.0.1', '--port', String(opts.port)];
+  const args = watchdogArgs(enginePython(opts.python), ['-m', 'parley_engine', 'serve', '--host', opts.host ?? '127.0.0.1', '--port', String(opts.port)]);
   if (opts.logLevel) args.push('--log-level', opts.logLevel);
   // Through the watchdog: closing its stdin is how the engine is told to stop, and what stops it when we die.
   const child = spawn('/bin/sh', args, { env: pythonEnv(undefined), stdio: ['pipe', 'inherit', 'inherit'] });

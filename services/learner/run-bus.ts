@@ -8,6 +8,7 @@ import { ParleyError } from '../core/errors.js';
 import { runStreamConfigs } from '../core/run-subjects.js';
 
 export type { WeightsLoadedEvent, WeightsPublishedEvent } from '../core/weights-events.js';
+import { UPLOAD_COMPLETE } from '../core/weights-events.js';
 
 /** Subjects of a run (DESIGN §3). */
 export function runSubjects(run: string) {
@@ -134,10 +135,17 @@ export async function publishWeightsArtifact(
   const bucket = `parley-${run}-weights`;
   const store = await bus.objects(bucket);
   const prefix = `v${String(version).padStart(8, '0')}`;
+  const uri = `nats-object://${bucket}/${prefix}/`;
+  // Versions are immutable: once an upload completed (its marker, written last, is there), a re-announce
+  // after a restart must not upload again — replacing objects a policy replica is downloading would
+  // hand it a partial folder.
+  const marker = `${prefix}/${UPLOAD_COMPLETE}`;
+  if (await store.info(marker)) return { uri, transport: 'object_store', bytes };
   for (const f of files) {
     await store.put(`${prefix}/${relative(abs, f)}`, await readFile(f), { description: `weights version ${version}` });
   }
-  return { uri: `nats-object://${bucket}/${prefix}/`, transport: 'object_store', bytes };
+  await store.put(marker, new TextEncoder().encode(JSON.stringify({ version, files: files.length, bytes })), { description: `weights version ${version} complete` });
+  return { uri, transport: 'object_store', bytes };
 }
 
 /** Throws ParleyError(invalid_argument) when a decoded event is not JSON of the expected shape (for consumers and tests). */

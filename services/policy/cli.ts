@@ -128,7 +128,9 @@ export async function servePolicyCommand(
   // Precedence: flags over PARLEY_* environment over the file.
   const fromEnv = envOverrides(Object.keys(PolicyConfigSchema.shape));
   const config = { ...fromFile, ...fromEnv, ...flags };
-  const running = await servePolicy({ config, env: {}, logger, backend: deps.backendFor?.(resolvePolicyConfig(config, {})) });
+  // PARLEY_* were merged above; POD_NAME (the pod's name, from the downward API) names the replica.
+  const env = process.env.POD_NAME ? { POD_NAME: process.env.POD_NAME } : {};
+  const running = await servePolicy({ config, env, logger, backend: deps.backendFor?.(resolvePolicyConfig(config, env)) });
   if (deps.handleSignals ?? true) onShutdown(logger, [() => running.close()]);
   return running;
 }

@@ -1,6 +1,7 @@
 // Turns a weights_published event into a folder this replica can load: a shared-volume path as it is,
 // or the objects under a nats-object:// prefix downloaded into a local cache (old downloads pruned).
 
+import { UPLOAD_COMPLETE } from '../core/weights-events.js';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
@@ -55,8 +56,11 @@ export class WeightsFetcher {
     if (existsSync(target)) return target;
     const store = await this.bus.objects(bucket);
     const under = `${prefix}/`;
-    const names = (await store.list()).map((o) => o.name).filter((n) => n.startsWith(under));
+    const listed = (await store.list()).map((o) => o.name).filter((n) => n.startsWith(under));
+    const names = listed.filter((n) => n !== `${under}${UPLOAD_COMPLETE}`);
     if (names.length === 0) throw new ParleyError('not_found', `no objects under ${e.uri} (the learner uploads them before it publishes)`);
+    // The learner writes the marker after the files; without it a re-upload may be replacing them (retry later).
+    if (names.length === listed.length) throw new ParleyError('unavailable', `the upload under ${e.uri} is not complete yet`);
     await mkdir(this.opts.cacheDir, { recursive: true });
     const tmp = `${target}.tmp-${process.pid}-${Date.now().toString(36)}`;
     try {

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import type { V1ConfigMap, V1Container, V1EnvVar } from '@kubernetes/client-node';
 import { ParleyError } from '../../core/errors.js';
 import { POD_IP_ENV } from '../../core/listen-host.js';
+import { watchdogArgs } from '../../core/watchdog.js';
 import type { PlannedPod } from './plan.js';
 
 /** How a container image runs on this machine: the command that stands for its entrypoint. */
@@ -188,7 +189,8 @@ export class LocalPod {
     // Rewrite before expanding: the expanded values are rewritten already.
     const args = [...image.entrypoint, ...(c.command ?? []), ...(c.args ?? []).map((a) => expandVars(this.rewrite(a), env))];
     rc.log.write(`--- ${new Date().toISOString()} start: ${image.command} ${args.join(' ')}\n`);
-    const child = spawn(image.command, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd: this.env.dir });
+    // Under the watchdog shell, so the pod's processes stop even if this process dies by SIGKILL.
+    const child = spawn('/bin/sh', watchdogArgs(image.command, args), { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true, cwd: this.env.dir });
     live.add(child);
     rc.child = child;
     child.stdout!.pipe(rc.log, { end: false });

@@ -172,8 +172,6 @@ export async function runPods(doc: unknown, o: PodsRunOptions): Promise<PodsRepo
       );
     }
     closers.push(() => Promise.all(pods.map((p) => p.delete(Math.min(30_000, (p.planned.spec.terminationGracePeriodSeconds ?? 30) * 1000)))).then(() => undefined));
-    say(`starting ${pods.length} pods: ${pods.map((p) => `${p.name} (${podIps.get(p.name)})`).join(', ')}; logs in ${join(out, 'pods')}`);
-    await Promise.all(pods.map((p) => p.start()));
 
     // ---- follow the run ----------------------------------------------------------------------
     const iterations: PodsIteration[] = [];
@@ -224,6 +222,15 @@ export async function runPods(doc: unknown, o: PodsRunOptions): Promise<PodsRepo
       status();
     }, 1000);
     closers.push(() => clearInterval(ticker));
+
+    say(`starting ${pods.length} pods: ${pods.map((p) => `${p.name} (${podIps.get(p.name)})`).join(', ')}; logs in ${join(out, 'pods')}`);
+    // Pods start on their own, as on a cluster: init containers may retry for a while; a pod that cannot run here fails the run.
+    for (const p of pods) {
+      p.start().catch((e: unknown) => {
+        failure ??= ParleyError.from(e);
+        stream?.stop();
+      });
+    }
 
     const done = () => step >= spec.algorithm.steps && (!evalAtEnd || finalEval !== null);
     for await (const msg of stream) {
