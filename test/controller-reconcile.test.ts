@@ -147,8 +147,11 @@ describe('a CPU-only run', () => {
     expect((await status(name))!.step).toBe(2);
   });
 
-  it('succeeds once the learner completes spec.algorithm.steps, scaling actors to zero', async () => {
+  it('succeeds once the learner completes spec.algorithm.steps and the final evaluation is published, scaling actors to zero', async () => {
     await publish(name, 'step_completed', { run: name, step: 50, policyVersion: 50, trajectories: 16, rewardMean: 0.9, seconds: 2, metrics: {} }, 's50');
+    await eventually(async () => (await status(name))?.step === 50, 10_000, 'step 50');
+    expect((await status(name))!.phase).toBe('Running');
+    await publish(name, 'eval_completed', { run: name, step: 50, final: true, policyVersion: 50, passRate: 0.4 }, 'e50');
     const st = await eventually(async () => ((await status(name))?.phase === 'Succeeded' ? status(name) : undefined), 10_000, 'Succeeded');
     expect(st!.completionTime).toBeDefined();
     expect(st!.conditions!.find((c) => c.type === 'Succeeded')).toMatchObject({ status: 'True', reason: 'StepsCompleted' });

@@ -49,6 +49,7 @@ export function statusSchema(): Schema {
       },
       step: int('Learner steps completed.'),
       policyVersion: int('Version of the newest published weights.'),
+      evaluatedStep: int('The latest step whose held-out evaluation was published (the run succeeds once it reaches the last step).'),
       metrics: {
         type: 'object',
         description: 'Latest run metrics from the run events.',

@@ -14,6 +14,8 @@ export const CONTROLLER_DURABLE = 'parley-controller';
 export interface RunProgress {
   step: number;
   policyVersion: number;
+  /** The latest step whose held-out evaluation was published (eval_completed); -1 before any. */
+  evaluatedStep: number;
   metrics: RunMetricsStatus;
 }
 
@@ -54,7 +56,7 @@ export class RunEventsTracker {
     const t: Tracked = this.runs.get(key) ?? {
       namespace,
       run,
-      progress: { step: seed?.step ?? 0, policyVersion: seed?.policyVersion ?? 0, metrics: { ...(seed?.metrics ?? {}) } },
+      progress: { step: seed?.step ?? 0, policyVersion: seed?.policyVersion ?? 0, evaluatedStep: seed?.evaluatedStep ?? -1, metrics: { ...(seed?.metrics ?? {}) } },
       publishedAt: new Map(),
     };
     this.runs.set(key, t);
@@ -166,7 +168,10 @@ export class RunEventsTracker {
       }
       case 'eval_completed': {
         const pass = num(e.passRate);
-        if (pass === undefined) return false;
+        const step = num(e.step) ?? 0;
+        // A redelivered or older evaluation changes nothing: the status shows the latest one.
+        if (pass === undefined || step < p.evaluatedStep) return false;
+        p.evaluatedStep = step;
         p.metrics = { ...p.metrics, passRate: pass, updatedAt: new Date(now).toISOString() };
         m.passRate.set(labels, pass);
         return true;

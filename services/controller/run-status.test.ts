@@ -38,7 +38,10 @@ describe('computeStatus', () => {
   });
 
   it('succeeds at the last step and fails on exhausted restarts; both are final', () => {
-    const done = computeStatus(undefined, obs({ progress: { step: 10, policyVersion: 10, metrics: {} } }));
+    // The last step alone is not the end: the final held-out evaluation still runs.
+    const evaluating = computeStatus(undefined, obs({ groups: [group('policy', 1)], progress: { step: 10, policyVersion: 10, evaluatedStep: 5, metrics: {} } }));
+    expect([evaluating.phase, cond(evaluating, 'Training').message]).toEqual(['Running', 'step 10 of 10; final held-out evaluation running']);
+    const done = computeStatus(evaluating, obs({ progress: { step: 10, policyVersion: 10, evaluatedStep: 10, metrics: {} } }));
     expect([done.phase, cond(done, 'Succeeded').status, done.completionTime]).toEqual(['Succeeded', 'True', T0]);
     const failed = computeStatus(undefined, obs({ groups: [group('learner', 1, { restarts: 3, maxRestarts: 2 })] }));
     expect(cond(failed, 'Failed')).toMatchObject({ status: 'True', reason: 'RestartsExhausted', message: 'learner failed 3 times (maxRestarts 2)' });

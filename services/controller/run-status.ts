@@ -19,7 +19,7 @@ export interface Observed {
   /** Learner steps the run asks for. */
   steps: number;
   groups: ObservedGroup[];
-  progress?: { step: number; policyVersion: number; metrics: RunMetricsStatus };
+  progress?: { step: number; policyVersion: number; evaluatedStep?: number; metrics: RunMetricsStatus };
 }
 
 const FINAL: ReadonlySet<Phase | undefined> = new Set(['Succeeded', 'Failed']);
@@ -70,7 +70,10 @@ export function computeStatus(prev: TrainingRunStatus | undefined, o: Observed):
   const step = Math.max(prev?.step ?? 0, o.progress?.step ?? 0);
   const exhausted = exhaustedGroups(o.groups);
   const failed = o.spec.ok && exhausted.length > 0;
-  const succeeded = o.spec.ok && !failed && o.steps > 0 && step >= o.steps;
+  // Done once the learner committed the last step and the run coordinator published its final held-out
+  // evaluation: scaling the actors to zero before would cut that evaluation off.
+  const evaluated = Math.max(prev?.evaluatedStep ?? -1, o.progress?.evaluatedStep ?? -1);
+  const succeeded = o.spec.ok && !failed && o.steps > 0 && step >= o.steps && evaluated >= o.steps;
   const allReady = o.groups.length > 0 && o.groups.every((x) => x.ready >= x.desired && x.desired > 0);
   const phase = phaseOf(prev, o, allReady, failed, succeeded);
   const final = phase === 'Succeeded' || phase === 'Failed';
@@ -93,7 +96,7 @@ export function computeStatus(prev: TrainingRunStatus | undefined, o: Observed):
   else if (final) c = setCondition(c, 'Training', 'False', 'Finished', `finished at step ${step}`, g, o.now);
   else if (o.suspend) c = setCondition(c, 'Training', 'False', 'Suspended', `suspended at step ${step}`, g, o.now);
   else if (o.busError) c = setCondition(c, 'Training', 'False', 'BusUnavailable', o.busError, g, o.now);
-  else if (phase === 'Running') c = setCondition(c, 'Training', 'True', 'Training', `step ${step} of ${o.steps}`, g, o.now);
+  else if (phase === 'Running') c = setCondition(c, 'Training', 'True', 'Training', step >= o.steps && o.steps > 0 ? `step ${step} of ${o.steps}; final held-out evaluation running` : `step ${step} of ${o.steps}`, g, o.now);
   else c = setCondition(c, 'Training', 'False', 'WaitingForActors', 'training starts when every actor group is ready', g, o.now);
 
   const succeededNow = phase === 'Succeeded';
@@ -115,6 +118,7 @@ export function computeStatus(prev: TrainingRunStatus | undefined, o: Observed):
     conditions: c,
     step,
     policyVersion: Math.max(prev?.policyVersion ?? 0, o.progress?.policyVersion ?? 0),
+    ...(evaluated >= 0 ? { evaluatedStep: evaluated } : {}),
     actors: o.groups.map(({ maxRestarts: _m, ...rest }) => rest),
     message: c.find((x) => x.type === (final ? (failedNow ? 'Failed' : 'Succeeded') : phase === 'Invalid' ? 'SpecValid' : phase === 'Running' ? 'Training' : 'ActorsReady'))!.message,
   };

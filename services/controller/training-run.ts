@@ -78,6 +78,8 @@ export interface TrainingRunStatus {
   /** Learner steps completed. */
   step?: number;
   policyVersion?: number;
+  /** The latest step whose held-out evaluation was published. */
+  evaluatedStep?: number;
   metrics?: RunMetricsStatus;
   actors?: ActorGroupStatus[];
   startTime?: string;
