@@ -37,6 +37,8 @@ export function learnerAlgorithmSettings(spec: RunSpec) {
     dropZeroVarianceGroups: a.dropZeroVarianceGroups,
     gamma: a.gamma,
     lr: a.learningRate,
+    warmupSteps: a.warmupSteps,
+    ppoEpochs: a.ppoEpochs,
     maxGradNorm: a.maxGradNorm,
     clipLow: a.clipLow,
     clipHigh: a.clipHigh,

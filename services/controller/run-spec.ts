@@ -123,6 +123,7 @@ export const RunSpecSchema = z
         /** Learner steps to run. */
         steps: z.number().int().min(0).default(200),
         learningRate: z.number().positive().default(1e-6),
+        /** Learner steps of linear learning-rate warm-up (then constant), counted per step whatever ppoEpochs is. */
         warmupSteps: z.number().int().min(0).default(0),
         maxGradNorm: z.number().positive().default(1.0),
         /** PPO clip ε (low and high) and dual-clip c (0 disables). */
@@ -133,12 +134,15 @@ export const RunSpecSchema = z
         klCoef: z.number().min(0).default(0.001),
         entropyCoef: z.number().min(0).default(0),
         aggregation: z.enum(['token_mean', 'seq_mean']).default('token_mean'),
-        /** PPO epochs over each step's batch. */
+        /** PPO epochs over each step's batch: one OptimStep per epoch against the step's old log-probs (verl's ppo_epochs). */
         ppoEpochs: z.number().int().min(1).default(1),
         /** Tokens per micro-batch (gradient accumulation above it). */
         microBatchTokens: z.number().int().positive().default(16384),
-        /** Drop groups whose rewards all agree (dynamic sampling). */
-        dropZeroVarianceGroups: z.boolean().default(true),
+        /**
+         * Drop groups whose rewards all agree (DAPO's dynamic sampling). Off by default, as in verl and
+         * the GRPO/MUA-RL recipes, where such a group stays in the batch with advantage 0.
+         */
+        dropZeroVarianceGroups: z.boolean().default(false),
         /** Rollouts may run ahead of the learner by at most this many policy versions. */
         maxStepsOffPolicy: z.number().int().min(0).default(1),
         /** Discount for REINFORCE++ returns. */

@@ -24,8 +24,8 @@ export const LearnerConfigSchema = z
     minGroupSize: num().int().min(1).default(2),
     /** Close a group this long after its first member arrived (ms): train it with what came (≥ minGroupSize) or drop it. 0: wait forever. */
     groupTimeoutMs: num().int().min(0).default(600_000),
-    /** Dynamic sampling: drop groups whose rewards are all equal (counted), so a step holds only informative groups. */
-    dropZeroVarianceGroups: bool().default(true),
+    /** DAPO's dynamic sampling: drop groups whose rewards are all equal (counted), so a step holds only informative groups. Off by default, as in verl. */
+    dropZeroVarianceGroups: bool().default(false),
     /** GRPO's std: sample (n−1, what verl/TRL/OpenRLHF compute with torch.std) or population (n). */
     groupStd: z.enum(['sample', 'population']).default('sample'),
     /** REINFORCE++'s discount over the policy's tokens. */
@@ -34,6 +34,17 @@ export const LearnerConfigSchema = z
     drGrpoMaxTokens: num().int().min(1).default(4096),
     /** Learning rate sent with each OptimStep (0: the engine's configured lr). */
     lr: num().min(0).default(1e-6),
+    /**
+     * Learner steps of linear learning-rate warm-up: step k (0-based) trains at lr·(k+1)/warmupSteps until
+     * k reaches warmupSteps, then at lr; counted in learner steps as verl's get_constant_schedule_with_warmup
+     * (verl/utils/torch_functional.py) counts training steps, whatever ppoEpochs is. 0: constant lr.
+     */
+    warmupSteps: num().int().min(0).default(0),
+    /**
+     * PPO epochs over each step's batch (verl's ppo_epochs): every epoch runs ForwardBackward over every
+     * micro-batch against the same old log-probs, then one OptimStep; the weights are saved once after the last.
+     */
+    ppoEpochs: num().int().min(1).default(1),
     /** Gradient-norm clip sent with each OptimStep (0: no clipping). */
     maxGradNorm: num().min(0).default(1),
     /** PPO clip ε below 1 (DESIGN: 0.2). */

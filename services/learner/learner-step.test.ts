@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { learnerConfig, type LearnerConfigInput } from './config.js';
-import { executeStep, planStep, type StepTrajectory } from './learner-step.js';
+import { executeStep, planStep, stepLearningRate, type StepTrajectory } from './learner-step.js';
 import { TrainerDouble } from './testing/trainer-double.js';
 
 function traj(id: string, reward: number, length: number, version = 3): StepTrajectory {
@@ -67,6 +67,38 @@ describe('a learner step', () => {
     const lossTokens = plan.microBatches.reduce((a, m) => a + m.lossTokens, 0);
     expect(plan.loss.aggregation).toBe('token_mean');
     expect(plan.microBatches.reduce((a, m) => a + m.lossScale, 0)).toBeCloseTo(lossTokens / (5 * 100), 12);
+  });
+
+  it('runs ppoEpochs passes over the batch against the same old log-probs, one OptimStep each, one save', async () => {
+    const { trainer, plan, result } = await run({ ppoEpochs: 3 });
+    const pass = [...plan.microBatches.map(() => 'forwardBackward'), 'optimStep'];
+    expect(trainer.calls).toEqual(['init', ...plan.microBatches.map(() => 'computeLogprobs'), ...pass, ...pass, ...pass, 'saveWeights']);
+    const perPass = plan.microBatches.length;
+    const passes = [0, 1, 2].map((e) => trainer.forwardBackwards.slice(e * perPass, (e + 1) * perPass).flatMap((r) => r.sequences));
+    expect(passes[1]!.map((s) => [...s.oldLogprobs])).toEqual(passes[0]!.map((s) => [...s.oldLogprobs]));
+    expect(passes[2]!.map((s) => [...s.advantages])).toEqual(passes[0]!.map((s) => [...s.advantages]));
+    expect(trainer.optimSteps).toHaveLength(3);
+    expect(result.metrics.loss_tokens).toBe(trainer.forwardBackwards.slice(0, perPass).reduce((a, r) => a + r.sequences.reduce((b, s) => b + s.lossMask.slice(1).filter((m) => m === 1).length, 0), 0));
+  });
+
+  it('warms the learning rate up over warmupSteps learner steps, the same rate for every epoch of a step', async () => {
+    const lrs: number[][] = [];
+    for (const step of [0, 1, 3, 4, 10]) {
+      const cfg = learnerConfig({ run: 't', groupSize: 2, microBatchTokens: 20, lr: 1e-5, warmupSteps: 4, ppoEpochs: 2 });
+      const trainer = new TrainerDouble();
+      await trainer.init({});
+      const dir = mkdtempSync(join(tmpdir(), 'parley-step-'));
+      onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+      await executeStep(trainer, planStep(groups, cfg, 3), cfg, { weightsDir: dir, newVersion: 4, step });
+      lrs.push(trainer.optimSteps.map((o) => o.learningRate));
+    }
+    // Step k < 4 trains at 1e-5 · (k + 1) / 4.
+    const want = [2.5e-6, 5e-6, 1e-5, 1e-5, 1e-5];
+    lrs.forEach((pair, i) => {
+      expect(pair).toHaveLength(2);
+      pair.forEach((lr) => expect(lr).toBeCloseTo(want[i]!, 15));
+    });
+    expect(stepLearningRate({ lr: 1e-5, warmupSteps: 0 }, 0)).toBe(1e-5);
   });
 
   it('sends nothing when no sequence has a loss token', async () => {

@@ -105,7 +105,22 @@ export interface StepHooks {
 }
 
 /**
+ * The learning rate of learner step `step` (0-based): linear warm-up over warmupSteps, then constant, the
+ * shape of verl's get_constant_schedule_with_warmup (verl/utils/torch_functional.py), whose scheduler
+ * advances once per training step (so every PPO epoch of a step shares its rate). verl's first step
+ * runs at lr·0/warmupSteps = 0; here step k runs at lr·(k+1)/warmupSteps, as the engine's own schedule
+ * (optim.py lr_at) does, because an OptimStep's learning rate 0 means "the engine's configured lr".
+ * With lr 0 (the engine's lr and schedule) there is nothing to warm up here.
+ */
+export function stepLearningRate(cfg: Pick<LearnerConfig, 'lr' | 'warmupSteps'>, step: number): number {
+  return step < cfg.warmupSteps ? (cfg.lr * (step + 1)) / cfg.warmupSteps : cfg.lr;
+}
+
+/**
  * Runs a planned step on the engine and saves the new weights as `newVersion` under `weightsDir`.
+ * `step` is the 0-based learner step (it sets the warm-up learning rate; default 0). With ppoEpochs > 1
+ * every epoch is a ForwardBackward pass over the whole batch and an OptimStep, the old log-probs fixed
+ * before the first (verl's dp_actor.update_policy with one mini-batch); metrics are means over epochs.
  * Rejects with the engine's ParleyError; the engine's state is then undefined until the caller
  * reloads committed weights.
  */
@@ -113,7 +128,7 @@ export async function executeStep(
   trainer: TrainerClient,
   plan: StepPlan,
   cfg: LearnerConfig,
-  target: { weightsDir: string; newVersion: number },
+  target: { weightsDir: string; newVersion: number; step?: number },
   hooks: StepHooks = {},
 ): Promise<StepResult> {
   if (plan.microBatches.length === 0) return { updated: false, weightsPath: '', weightsBytes: 0, metrics: {} };
@@ -127,28 +142,57 @@ export async function executeStep(
       });
     }
   }
+  const learningRate = stepLearningRate(cfg, target.step ?? 0);
+  const epochs: Record<string, number>[] = [];
+  for (let epoch = 0; epoch < cfg.ppoEpochs; epoch++) {
+    const metrics = await forwardBackwardAll(trainer, plan, hooks, epoch);
+    hooks.onPhase?.('optim_step', epoch);
+    const opt = await trainer.optimStep({ learningRate, maxGradNorm: cfg.maxGradNorm });
+    for (const [name, v] of Object.entries(opt.metrics)) metrics[name] = v;
+    epochs.push(metrics);
+  }
+  const metrics = meanOverEpochs(epochs);
+  hooks.onPhase?.('save_weights', 0);
+  const saved = await trainer.saveWeights({ path: target.weightsDir, version: BigInt(target.newVersion) });
+  return { updated: true, weightsPath: saved.path, weightsBytes: Number(saved.bytes), metrics };
+}
+
+const COUNTS = new Set(['tokens', 'loss_tokens', 'off_policy_tokens']);
+
+/** One pass of ForwardBackward over every micro-batch: the pass's loss and its metrics weighted by loss tokens. */
+async function forwardBackwardAll(trainer: TrainerClient, plan: StepPlan, hooks: StepHooks, epoch: number): Promise<Record<string, number>> {
+  const seqs = plan.sequences;
   const sums: Record<string, number> = {};
   let weightTotal = 0;
   let loss = 0;
   for (const [k, mb] of plan.microBatches.entries()) {
-    hooks.onPhase?.('forward_backward', k);
+    hooks.onPhase?.('forward_backward', epoch * plan.microBatches.length + k);
     const res = await trainer.forwardBackward({ sequences: mb.indices.map((i) => seqs[i]!), loss: plan.loss, lossScale: mb.lossScale });
     const m = res.metrics;
     loss += (m.loss ?? 0) * mb.lossScale;
     weightTotal += mb.lossTokens;
     for (const [name, v] of Object.entries(m)) {
-      if (name === 'tokens' || name === 'loss_tokens' || name === 'off_policy_tokens') sums[name] = (sums[name] ?? 0) + v;
+      if (COUNTS.has(name)) sums[name] = (sums[name] ?? 0) + v;
       else if (name !== 'loss' && name !== 'tokens_per_s') sums[name] = (sums[name] ?? 0) + v * mb.lossTokens;
     }
   }
   const metrics: Record<string, number> = { loss };
-  for (const [name, v] of Object.entries(sums)) {
-    metrics[name] = name === 'tokens' || name === 'loss_tokens' || name === 'off_policy_tokens' ? v : v / Math.max(1, weightTotal);
+  for (const [name, v] of Object.entries(sums)) metrics[name] = COUNTS.has(name) ? v : v / Math.max(1, weightTotal);
+  return metrics;
+}
+
+/** Each metric's mean over the epochs that reported it; token counts are one pass's (every pass sees the same tokens). */
+function meanOverEpochs(epochs: readonly Record<string, number>[]): Record<string, number> {
+  if (epochs.length === 1) return epochs[0]!;
+  const sums: Record<string, number> = {};
+  const counts: Record<string, number> = {};
+  for (const e of epochs) {
+    for (const [name, v] of Object.entries(e)) {
+      sums[name] = (sums[name] ?? 0) + v;
+      counts[name] = (counts[name] ?? 0) + 1;
+    }
   }
-  hooks.onPhase?.('optim_step', 0);
-  const opt = await trainer.optimStep({ learningRate: cfg.lr, maxGradNorm: cfg.maxGradNorm });
-  for (const [name, v] of Object.entries(opt.metrics)) metrics[name] = v;
-  hooks.onPhase?.('save_weights', 0);
-  const saved = await trainer.saveWeights({ path: target.weightsDir, version: BigInt(target.newVersion) });
-  return { updated: true, weightsPath: saved.path, weightsBytes: Number(saved.bytes), metrics };
+  const out: Record<string, number> = {};
+  for (const name of Object.keys(sums)) out[name] = COUNTS.has(name) ? epochs[0]![name] ?? 0 : sums[name]! / counts[name]!;
+  return out;
 }

@@ -108,7 +108,7 @@ describe('Learner on the in-process bus', () => {
   });
 
   it('drops stale trajectories and zero-variance groups, counted once and acked at the next checkpoint', async () => {
-    const { bus, learner, store } = setup({ groupsPerStep: 1, maxStepsOffPolicy: 0 }, createMemoryBus(), withDir());
+    const { bus, learner, store } = setup({ groupsPerStep: 1, maxStepsOffPolicy: 0, dropZeroVarianceGroups: true }, createMemoryBus(), withDir());
     await learner.start();
     await publishTrajectories(bus, RUN, makeGroups(RUN, 1, 4, { prefix: 'fresh' }));
     await learner.waitForStep(1);

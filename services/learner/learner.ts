@@ -287,7 +287,7 @@ export class Learner {
       try {
         const plan = planStep(groups.map((g) => g.members.map((m) => m.item)), c, this.last.policyVersion);
         this.log.debug({ step, sequences: plan.sequences.length, microBatches: plan.microBatches.length, attempt }, 'step started');
-        const result = await executeStep(this.deps.trainer, plan, c, { weightsDir: this.store.weightsDir, newVersion }, this.deps.hooks);
+        const result = await executeStep(this.deps.trainer, plan, c, { weightsDir: this.store.weightsDir, newVersion, step: step - 1 }, this.deps.hooks);
         const rec = this.record('step', { trained, weights: result.updated ? { path: result.weightsPath } : undefined, rewardMean: plan.rewardMean });
         await this.commit(rec);
         const seconds = (this.clock.now() - started) / 1000;

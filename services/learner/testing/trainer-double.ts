@@ -22,6 +22,7 @@ import {
   TrainerLoadWeightsRequestSchema,
   TrainerLoadWeightsResponseSchema,
   type ForwardBackwardRequest,
+  type OptimStepRequest,
 } from '../../core/gen/parley/v1/trainer_pb.js';
 import type { TrainerClient } from '../trainer-client.js';
 
@@ -56,6 +57,8 @@ export class TrainerDouble implements TrainerClient {
   /** Every Sample request, in order. */
   readonly sampleRequests: SampleRequest[] = [];
   readonly forwardBackwards: ForwardBackwardRequest[] = [];
+  /** Every OptimStep request, in order. */
+  readonly optimSteps: OptimStepRequest[] = [];
   step = 0;
   history: string[][] = [];
   private initialized = false;
@@ -108,7 +111,7 @@ export class TrainerDouble implements TrainerClient {
 
   async optimStep(init: MessageInitShape<typeof OptimStepRequestSchema>) {
     await this.enter('optimStep');
-    create(OptimStepRequestSchema, init);
+    this.optimSteps.push(create(OptimStepRequestSchema, init));
     if (this.pending.length === 0) throw new ParleyError('failed_precondition', 'no gradients to apply; call ForwardBackward before OptimStep');
     this.history.push([...this.pending].sort());
     this.pending = [];
