@@ -2,7 +2,8 @@
 // model (sandbox, policy, learner). It generates the run's local domain (seeded, so every pod gets the
 // same tasks and database) and the builtin model's word tokenizer, exactly as `parley run` does, into
 // DIR/data/local and DIR/model. Pods that share a volume may run it at once: each writes into a private
-// folder and renames it into place, and a folder already there is kept.
+// folder and renames it into place, and a folder already there is kept. `parley prepare model` (in
+// prepare-model.ts) downloads a url model source the same way.
 
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -10,6 +11,7 @@ import type { Command } from 'commander';
 import { localPaths, prepareLocalData } from '../controller/local/setup.js';
 import { readRunSpec } from './run-command.js';
 import { CliError } from './errors.js';
+import { prepareModel } from './prepare-model.js';
 
 /** Writes DIR/data/local and DIR/model unless DIR already holds both. Rejects naming the spec's problem. */
 export async function prepareBuiltin(specPath: string, outDir: string, log: (line: string) => void): Promise<void> {
@@ -40,9 +42,16 @@ export async function prepareBuiltin(specPath: string, outDir: string, log: (lin
 }
 
 export function registerPrepareCommand(program: Command): void {
-  program
-    .command('prepare')
-    .description('prepare what a run needs before its actors start (the init container of its pods)')
+  const prepare = program.command('prepare').description('prepare what a run needs before its actors start (the init containers of its pods)');
+  prepare
+    .command('model')
+    .description("download a url model source: a .tar.gz or .tar of a Hugging Face model folder, extracted into DIR (kept when there)")
+    .requiredOption('--url <url>', "http(s) URL of the archive (the run's model.source.url)")
+    .requiredOption('--out <dir>', 'the model folder to create, e.g. /data/models/<name>-<hash>')
+    .action(async (opts: { url: string; out: string }) => {
+      await prepareModel(opts.url, opts.out, (line) => process.stderr.write(`${line}\n`));
+    });
+  prepare
     .command('builtin')
     .description("generate the run's local domain and the builtin model's tokenizer folder (DIR/data/local, DIR/model)")
     .requiredOption('--spec <file>', 'the run spec (the run ConfigMap’s run.yaml)')

@@ -1,11 +1,11 @@
 // The containers of each actor group: which image runs what, with which ports, probes, environment
 // (API keys and NATS credentials only by secretKeyRef) and resources from the run spec.
 
-import type { V1Container, V1EnvVar, V1Probe, V1ResourceRequirements } from '@kubernetes/client-node';
+import type { V1Container, V1EnvVar, V1Probe, V1ResourceRequirements, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import type { ControllerConfig } from './config.js';
 import type { GroupName } from './labels.js';
 import { cacheEnv, containerSecurityContext, scratchMounts } from './pod-security.js';
-import { CONFIG_MOUNT, DATA_MOUNT } from './run-config.js';
+import { CONFIG_MOUNT, DATA_MOUNT, MODEL_CLAIM_MOUNT, modelPath } from './run-config.js';
 import type { ActorGroup, RunSpec } from './run-spec.js';
 
 export const PORTS = { grpc: 50051, usersimGrpc: 50053, learnerGrpc: 50061, engine: 50071, metrics: 9464, vllm: 8000 } as const;
@@ -64,9 +64,10 @@ function parleyContainer(name: string, args: string[], config: ControllerConfig,
   };
 }
 
-function vllmContainer(model: string, maxLen: number, group: ActorGroup, config: ControllerConfig, lora?: RunSpec['model']['lora']): V1Container {
+/** vLLM serving `model` (a hub id or a folder in the pod) under the name `served`, which the policy sidecar and user simulator ask for. */
+function vllmContainer(model: string, served: string, maxLen: number, group: ActorGroup, config: ControllerConfig, lora?: RunSpec['model']['lora'], mounts: V1VolumeMount[] = []): V1Container {
   const gpus = gpuCount(group);
-  const args = ['--model', model, '--served-model-name', model, '--host', '0.0.0.0', '--port', String(PORTS.vllm), '--max-model-len', String(maxLen)];
+  const args = ['--model', model, '--served-model-name', served, '--host', '0.0.0.0', '--port', String(PORTS.vllm), '--max-model-len', String(maxLen)];
   if (gpus > 1) args.push('--tensor-parallel-size', String(gpus));
   if (lora) args.push('--enable-lora', '--max-lora-rank', String(lora.rank), '--max-loras', '2');
   return {
@@ -79,7 +80,7 @@ function vllmContainer(model: string, maxLen: number, group: ActorGroup, config:
     ports: [{ name: 'vllm', containerPort: PORTS.vllm }],
     resources: resourceRequirements(group.resources),
     securityContext: containerSecurityContext(),
-    volumeMounts: [...scratchMounts(true), { name: 'data', mountPath: DATA_MOUNT }],
+    volumeMounts: [...scratchMounts(true), { name: 'data', mountPath: DATA_MOUNT }, ...mounts],
     startupProbe: { httpGet: { path: '/health', port: PORTS.vllm }, periodSeconds: 10, failureThreshold: 180 },
     readinessProbe: { httpGet: { path: '/health', port: PORTS.vllm }, periodSeconds: 10 },
   };
@@ -94,7 +95,7 @@ function engineContainer(spec: RunSpec, group: ActorGroup, config: ControllerCon
     env: [...cacheEnv(), { name: 'PARLEY_RUN', value: spec.name }, ...Object.entries(group.env).map(([name, value]) => ({ name, value }))],
     resources,
     securityContext: containerSecurityContext(),
-    volumeMounts: [...scratchMounts(true), { name: 'data', mountPath: DATA_MOUNT }],
+    volumeMounts: [...scratchMounts(true), { name: 'data', mountPath: DATA_MOUNT }, ...modelMounts(spec)],
   };
 }
 
@@ -104,6 +105,14 @@ export function builtinDir(spec: RunSpec): string {
 }
 
 const isBuiltin = (spec: RunSpec) => spec.model.name === 'builtin';
+
+/**
+ * The policy sidecar's tokenizer folder when model.tokenizer is left out: the model folder of a pvc or url
+ * source, else /data/models/<model.name> (a hub model's tokenizer must be put there, or named by model.tokenizer).
+ */
+function tokenizerDir(spec: RunSpec): string {
+  return spec.model.source ? modelPath(spec) : `${DATA_MOUNT}/models/${spec.model.name}`;
+}
 
 /** The init container that generates the builtin model's domain and tokenizer into the data volume (idempotent). */
 function prepareBuiltinContainer(spec: RunSpec, config: ControllerConfig): V1Container {
@@ -115,10 +124,41 @@ function prepareBuiltinContainer(spec: RunSpec, config: ControllerConfig): V1Con
   return c;
 }
 
+/** The pvc model source's claim, read-only: the policy and learner pods mount it where modelPath points. */
+function modelVolumes(spec: RunSpec): V1Volume[] {
+  const s = spec.model.source;
+  return s?.kind === 'pvc' ? [{ name: 'model', persistentVolumeClaim: { claimName: s.claimName!, readOnly: true } }] : [];
+}
+
+function modelMounts(spec: RunSpec): V1VolumeMount[] {
+  return spec.model.source?.kind === 'pvc' ? [{ name: 'model', mountPath: MODEL_CLAIM_MOUNT, readOnly: true }] : [];
+}
+
+/** The init container that downloads a url model source into the data volume (idempotent: a folder already there is kept). */
+function prepareModelContainer(spec: RunSpec, config: ControllerConfig): V1Container {
+  const c = parleyContainer('prepare-model', ['prepare', 'model', '--url', spec.model.source!.url!, '--out', modelPath(spec)], config, [], {
+    requests: { cpu: '500m', memory: '256Mi' },
+    limits: { memory: '1Gi' },
+  });
+  c.volumeMounts!.push({ name: 'data', mountPath: DATA_MOUNT });
+  return c;
+}
+
+/** What runs before the containers of a pod that loads the model: the builtin model's generation or a url source's download. */
+function modelInitContainers(spec: RunSpec, config: ControllerConfig): { initContainers?: V1Container[] } {
+  if (isBuiltin(spec)) return { initContainers: [prepareBuiltinContainer(spec, config)] };
+  if (spec.model.source?.kind === 'url') return { initContainers: [prepareModelContainer(spec, config)] };
+  return {};
+}
+
 const sidecarResources: V1ResourceRequirements = { requests: { cpu: '500m', memory: '1Gi' }, limits: { memory: '4Gi' } };
 
 /** Containers of one group's pods. `uses` tells the pod builder which volumes they need. */
-export function groupContainers(group: GroupName, spec: RunSpec, config: ControllerConfig): { containers: V1Container[]; initContainers?: V1Container[]; gpuCaches: boolean; data: boolean } {
+export function groupContainers(
+  group: GroupName,
+  spec: RunSpec,
+  config: ControllerConfig,
+): { containers: V1Container[]; initContainers?: V1Container[]; volumes?: V1Volume[]; gpuCaches: boolean; data: boolean } {
   const g = spec.actors[group];
   const run = spec.name;
   const env = baseEnv(spec, config, g);
@@ -150,7 +190,7 @@ export function groupContainers(group: GroupName, spec: RunSpec, config: Control
       const c = parleyContainer('usersim', args, config, userEnv, ownLlm ? sidecarResources : resourceRequirements(g.resources));
       if (g.image && !ownLlm) c.image = g.image;
       Object.assign(c, { ports: [{ name: 'grpc', containerPort: PORTS.usersimGrpc }, metricsPort], readinessProbe: grpcProbe(PORTS.usersimGrpc), livenessProbe: grpcProbe(PORTS.usersimGrpc, 6) });
-      const containers = ownLlm ? [vllmContainer(u.model!, spec.model.maxContextTokens, g, config), c] : [c];
+      const containers = ownLlm ? [vllmContainer(u.model!, u.model!, spec.model.maxContextTokens, g, config), c] : [c];
       return { containers, gpuCaches: ownLlm, data: ownLlm };
     }
     case 'policy': {
@@ -158,7 +198,7 @@ export function groupContainers(group: GroupName, spec: RunSpec, config: Control
       // The sidecar reads its config from PARLEY_* variables: PARLEY_BUS_URL and PARLEY_RUN (in env) make it serve over NATS too.
       const policyEnv: V1EnvVar[] = [
         ...env,
-        { name: 'PARLEY_MODEL_DIR', value: builtin ? `${builtinDir(spec)}/model` : (spec.model.tokenizer ?? `${DATA_MOUNT}/models/${spec.model.name}`) },
+        { name: 'PARLEY_MODEL_DIR', value: builtin ? `${builtinDir(spec)}/model` : (spec.model.tokenizer ?? tokenizerDir(spec)) },
         { name: 'PARLEY_MODEL_NAME', value: spec.model.name },
         { name: 'PARLEY_MAX_CONTEXT_TOKENS', value: String(spec.model.maxContextTokens) },
         { name: 'PARLEY_PORT', value: String(PORTS.grpc) },
@@ -173,10 +213,12 @@ export function groupContainers(group: GroupName, spec: RunSpec, config: Control
       ];
       const sidecar = parleyContainer('policy', ['serve', 'policy'], config, policyEnv, sidecarResources);
       // The tokenizer folder lives on the data volume (generated for builtin, downloaded or on the claim otherwise).
-      sidecar.volumeMounts!.push({ name: 'data', mountPath: DATA_MOUNT, readOnly: true });
+      sidecar.volumeMounts!.push({ name: 'data', mountPath: DATA_MOUNT, readOnly: true }, ...modelMounts(spec));
       Object.assign(sidecar, { ports: [{ name: 'grpc', containerPort: PORTS.grpc }, metricsPort], readinessProbe: grpcProbe(PORTS.grpc), livenessProbe: grpcProbe(PORTS.grpc, 6) });
-      const backend = builtin ? engineContainer(spec, g, config, resourceRequirements(g.resources)) : vllmContainer(spec.model.name, spec.model.maxContextTokens, g, config, spec.model.lora);
-      return { containers: [backend, sidecar], ...(builtin ? { initContainers: [prepareBuiltinContainer(spec, config)] } : {}), gpuCaches: true, data: true };
+      const backend = builtin
+        ? engineContainer(spec, g, config, resourceRequirements(g.resources))
+        : vllmContainer(modelPath(spec), spec.model.name, spec.model.maxContextTokens, g, config, spec.model.lora, modelMounts(spec));
+      return { containers: [backend, sidecar], ...modelInitContainers(spec, config), volumes: modelVolumes(spec), gpuCaches: true, data: true };
     }
     case 'learner': {
       const learnerEnv: V1EnvVar[] = [
@@ -200,7 +242,7 @@ export function groupContainers(group: GroupName, spec: RunSpec, config: Control
       });
       const engine = engineContainer(spec, g, config, resourceRequirements(g.resources));
       if (g.image) engine.image = g.image;
-      return { containers: [engine, learner], ...(isBuiltin(spec) ? { initContainers: [prepareBuiltinContainer(spec, config)] } : {}), gpuCaches: true, data: true };
+      return { containers: [engine, learner], ...modelInitContainers(spec, config), volumes: modelVolumes(spec), gpuCaches: true, data: true };
     }
     case 'rollout': {
       const args = ['serve', 'rollout', '--run', run, '--nats', '$(PARLEY_BUS_URL)', '--name', '$(POD_NAME)', '--concurrency', String(spec.rollout.concurrency)];

@@ -46,8 +46,8 @@ export function withSpecHash<T extends { metadata?: { annotations?: { [key: stri
 
 function podTemplate(group: GroupName, spec: RunSpec, config: ControllerConfig, configHash: string): V1PodTemplateSpec {
   const g = spec.actors[group];
-  const { containers, initContainers, gpuCaches, data } = groupContainers(group, spec, config);
-  const volumes: V1Volume[] = [...scratchVolumes(gpuCaches), { name: 'run-config', configMap: { name: configMapName(spec.name) } }];
+  const { containers, initContainers, volumes: own = [], gpuCaches, data } = groupContainers(group, spec, config);
+  const volumes: V1Volume[] = [...scratchVolumes(gpuCaches), { name: 'run-config', configMap: { name: configMapName(spec.name) } }, ...own];
   if (data) volumes.push(config.sharedVolumeClaim ? { name: 'data', persistentVolumeClaim: { claimName: config.sharedVolumeClaim } } : { name: 'data', emptyDir: {} });
   const tolerations: V1Toleration[] = g.placement.tolerations.map((t) => ({ ...t }));
   if (gpuCount(g) > 0 && !tolerations.some((t) => t.key === 'nvidia.com/gpu')) tolerations.push({ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' });

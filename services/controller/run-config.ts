@@ -14,6 +14,30 @@ export const CONFIG_MOUNT = '/etc/parley/run';
 /** Where the shared volume (checkpoints, weights, models) is mounted. */
 export const DATA_MOUNT = '/data';
 
+/** Where a pvc model source's claim is mounted, read-only, in the containers that load the model. */
+export const MODEL_CLAIM_MOUNT = '/models';
+
+/**
+ * The folder a url model source is downloaded into: /data/models/<model name>-<hash of the URL>, so that
+ * runs sharing a volume share a download and a changed URL never reuses an old one.
+ */
+export function downloadedModelDir(spec: RunSpec, url: string): string {
+  const slug = spec.model.name.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-.]+/, '').slice(0, 80) || 'model';
+  return posix.join(DATA_MOUNT, 'models', `${slug}-${createHash('sha256').update(url).digest('hex').slice(0, 12)}`);
+}
+
+/**
+ * The model as vLLM (--model) and the engine (Init's model) load it: 'builtin', the folder of a pvc or url
+ * source inside the pod, or model.name itself when no source is given (a hub id vLLM and transformers may
+ * download, or a path inside their images).
+ */
+export function modelPath(spec: RunSpec): string {
+  const source = spec.model.source;
+  if (source?.kind === 'pvc') return posix.join(MODEL_CLAIM_MOUNT, source.path!).replace(/(.)\/+$/, '$1');
+  if (source?.kind === 'url') return downloadedModelDir(spec, source.url!);
+  return spec.model.name;
+}
+
 const ESTIMATOR_TO_LEARNER = { grpo: 'grpo', drgrpo: 'dr_grpo', rloo: 'rloo', reinforce_pp: 'reinforce_pp' } as const;
 
 /** The checkpoint folder in the pods: relative run-spec paths live under /data/<run>/. */
@@ -77,7 +101,7 @@ export function learnerSettings(spec: RunSpec, config: ControllerConfig): Record
     checkpointDir: checkpointDir(spec),
     // Without a shared volume the policy pods cannot read the learner's folder: weights go through NATS.
     weightsTransport: config.sharedVolumeClaim ? 'directory' : 'object_store',
-    model: spec.model.name,
+    model: modelPath(spec),
     engineConfigJson: JSON.stringify(engine),
   };
   learnerConfig(settings);
