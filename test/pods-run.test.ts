@@ -78,9 +78,17 @@ describe.runIf(haveNatsServer())('parley run --pods (cpu-small, 3 steps, kills)'
     const records = await store.history(0);
     const steps = records.filter((r) => r.kind === 'step').map((r) => r.step);
     expect(steps).toEqual([1, 2, 3]);
-    const trained = records.flatMap((r) => r.consumed.trained);
-    expect(new Set(trained).size).toBe(trained.length);
-    for (const r of records.filter((x) => x.kind === 'step')) expect(r.consumed.trained, `step ${r.step}`).toHaveLength(16);
+    // Every trajectory the learner took is accounted once: trained, or dropped with a reason.
+    const all = records.flatMap((r) => [...r.consumed.trained, ...r.consumed.stale, ...r.consumed.zeroVariance, ...r.consumed.incomplete]);
+    expect(new Set(all).size).toBe(all.length);
+    // Each step trained groupsPerStep groups (4), each with at least the learner's minimum group size (2 of 4:
+    // a group whose samples were cut off by a kill is trained once its timeout passes).
+    for (const r of records.filter((x) => x.kind === 'step')) {
+      const groups = new Map<string, number>();
+      for (const id of r.consumed.trained) groups.set(id.split('/')[2]!, (groups.get(id.split('/')[2]!) ?? 0) + 1);
+      expect(groups.size, `step ${r.step}`).toBe(4);
+      for (const [g, n] of groups) expect(n, `step ${r.step} ${g}`).toBeGreaterThanOrEqual(2);
+    }
     passed++;
   });
 });

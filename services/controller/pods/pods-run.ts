@@ -232,7 +232,9 @@ export async function runPods(doc: unknown, o: PodsRunOptions): Promise<PodsRepo
       });
     }
 
-    const done = () => step >= spec.algorithm.steps && (!evalAtEnd || finalEval !== null);
+    // Done: the last step committed, its evaluation published, and every policy replica serving its weights.
+    const lastVersion = () => iterations.at(-1)?.policy_version ?? 0;
+    const done = () => step >= spec.algorithm.steps && (!evalAtEnd || finalEval !== null) && policyPods.every((p) => (loaded[p]?.at(-1) ?? 0) >= lastVersion());
     for await (const msg of stream) {
       const name = msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
       let e: Record<string, unknown>;
