@@ -115,6 +115,28 @@ function communicate(task: Tau2Task, messages: EvalMessage[]): { value: number; 
     : { value: 0, detail: `not communicated: ${missing.map((s) => JSON.stringify(s)).join(', ')}` };
 }
 
+/**
+ * The task's initial_state.message_history as evaluation messages. tau2's orchestrator starts the
+ * trajectory with it (orchestrator.py initialize: `self.trajectory = message_history`), so its tool calls
+ * and the agent's words there count for ACTION and COMMUNICATE as the episode's own do.
+ */
+export function historyMessages(task: Tau2Task): EvalMessage[] {
+  const out: EvalMessage[] = [];
+  for (const m of (task.initial_state?.message_history ?? []) as any[]) {
+    if (m?.role !== 'assistant' && m?.role !== 'user' && m?.role !== 'system' && m?.role !== 'tool') continue;
+    const calls = Array.isArray(m.tool_calls) ? m.tool_calls : [];
+    out.push({
+      role: m.role,
+      content: typeof m.content === 'string' ? m.content : '',
+      toolCalls: calls.map((c: any) => ({
+        name: String(c?.name ?? ''),
+        argumentsJson: typeof c?.arguments === 'string' ? c.arguments : JSON.stringify(c?.arguments ?? {}),
+      })),
+    });
+  }
+  return out;
+}
+
 function actions(task: Tau2Task, messages: EvalMessage[]): { value: number; detail: string } {
   const gold = task.evaluation_criteria?.actions ?? [];
   const calls: { name: string; args: Record<string, unknown> }[] = [];
@@ -143,13 +165,28 @@ function actions(task: Tau2Task, messages: EvalMessage[]): { value: number; deta
     : { value: 0, detail: `unmatched gold actions: ${unmatched.map((a) => a.action_id ?? a.name).join(', ')}` };
 }
 
+/** Python's `type(x)` as tau2's messages print it. */
+function pyTypeName(v: unknown): string {
+  if (v === null || v === undefined) return "<class 'NoneType'>";
+  if (v instanceof PyFloat) return "<class 'float'>";
+  if (v instanceof PyInt) return "<class 'int'>";
+  if (typeof v === 'number') return Number.isInteger(v) ? "<class 'int'>" : "<class 'float'>";
+  if (typeof v === 'string') return "<class 'str'>";
+  if (Array.isArray(v)) return "<class 'list'>";
+  return "<class 'dict'>";
+}
+
 function envAssertions(task: Tau2Task, env: Environment): { value: number; detail: string } {
   const list = task.evaluation_criteria?.env_assertions ?? [];
   const failed: string[] = [];
   for (const a of list) {
     let ok: boolean;
     try {
-      ok = Boolean(env.runFunction(a.env_type ?? 'assistant', a.func_name, a.arguments ?? {})) === (a.assert_value ?? true);
+      // tau2 Environment.run_env_assertion: the function must return a real bool (a truthy 1 or "yes" is an
+      // error, not a pass), then `res == assert_value`.
+      const res = env.runFunction(a.env_type ?? 'assistant', a.func_name, a.arguments ?? {});
+      if (typeof res !== 'boolean') throw new Error(`Function ${a.func_name} returned ${pyTypeName(res)} instead of bool`);
+      ok = res === (a.assert_value ?? true);
     } catch (e) {
       ok = false;
       failed.push(`${a.func_name} raised ${(e as Error).message}`);
@@ -175,7 +212,20 @@ export function evaluateEpisode(
   goldCache?: GoldCache,
   opts: { hashes?: boolean } = {},
 ): EvaluationResult {
-  const basis = (task.evaluation_criteria?.reward_basis ?? DEFAULT_BASIS) as ComponentName[];
+  const criteria = task.evaluation_criteria;
+  const basis = (criteria?.reward_basis ?? DEFAULT_BASIS) as ComponentName[];
+  if (!criteria) {
+    // tau2 evaluate_simulation: a task without evaluation criteria scores 1 when the episode stopped.
+    const components: RewardComponentResult[] = (['DB', 'COMMUNICATE', 'ACTION', 'ENV_ASSERTION'] as const).map((name) => ({
+      name,
+      value: 1,
+      inBasis: basis.includes(name),
+      detail: 'no evaluation criteria',
+    }));
+    const hash = opts.hashes === false ? '' : env.dbHash();
+    return { reward: stopped ? 1 : 0, components, dbHash: hash, goldDbHash: hash, skipped: [] };
+  }
+  const conversation = [...historyMessages(task), ...messages];
   const gold = cachedGoldState(env.domain, task, goldCache);
   const isFloat = env.domain.isFloatField;
   const dbSame = sameSortedDump(env.state.db.root, gold.db, isFloat);
@@ -187,10 +237,15 @@ export function evaluateEpisode(
     goldDbHash = goldStateHashes(env.domain, gold).db;
     dbHashNow = dbSame ? goldDbHash : env.dbHash();
   }
+  // tau2 EnvironmentEvaluator: with neither gold actions nor env assertions (null, not empty) there is no
+  // target state, and the DB check passes whatever the episode did.
+  const noTarget = criteria.actions == null && criteria.env_assertions == null;
   const parts: Record<Exclude<ComponentName, 'NL_ASSERTION'>, { value: number; detail: string }> = {
-    DB: { value: dbOk ? 1 : 0, detail: dbOk ? 'DB matches the gold replay' : 'DB differs from the gold replay' },
-    COMMUNICATE: communicate(task, messages),
-    ACTION: actions(task, messages),
+    DB: noTarget
+      ? { value: 1, detail: 'no expected actions or env assertions' }
+      : { value: dbOk ? 1 : 0, detail: dbOk ? 'DB matches the gold replay' : 'DB differs from the gold replay' },
+    COMMUNICATE: communicate(task, conversation),
+    ACTION: actions(task, conversation),
     ENV_ASSERTION: envAssertions(task, env),
   };
   const components: RewardComponentResult[] = (Object.keys(parts) as (keyof typeof parts)[]).map((name) => ({
