@@ -49,7 +49,7 @@ function baseEnv(spec: RunSpec, config: ControllerConfig, group: ActorGroup): V1
   ];
 }
 
-const grpcProbe = (port: number, failureThreshold = 3): V1Probe => ({ grpc: { port }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold });
+const grpcProbe = (port: number, failureThreshold = 3, service?: string): V1Probe => ({ grpc: { port, ...(service ? { service } : {}) }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold });
 
 function parleyContainer(name: string, args: string[], config: ControllerConfig, env: V1EnvVar[], resources: V1ResourceRequirements): V1Container {
   return {
@@ -214,7 +214,8 @@ export function groupContainers(
       const sidecar = parleyContainer('policy', ['serve', 'policy'], config, policyEnv, sidecarResources);
       // The tokenizer folder lives on the data volume (generated for builtin, downloaded or on the claim otherwise).
       sidecar.volumeMounts!.push({ name: 'data', mountPath: DATA_MOUNT, readOnly: true }, ...modelMounts(spec));
-      Object.assign(sidecar, { ports: [{ name: 'grpc', containerPort: PORTS.grpc }, metricsPort], readinessProbe: grpcProbe(PORTS.grpc), livenessProbe: grpcProbe(PORTS.grpc, 6) });
+      // Ready once the replica serves the newest published weights (parley.v1.Policy turns SERVING after its first load); alive while the server answers.
+      Object.assign(sidecar, { ports: [{ name: 'grpc', containerPort: PORTS.grpc }, metricsPort], readinessProbe: grpcProbe(PORTS.grpc, 3, 'parley.v1.Policy'), livenessProbe: grpcProbe(PORTS.grpc, 6) });
       const backend = builtin
         ? engineContainer(spec, g, config, resourceRequirements(g.resources))
         : vllmContainer(modelPath(spec), spec.model.name, spec.model.maxContextTokens, g, config, spec.model.lora, modelMounts(spec));
