@@ -210,6 +210,9 @@ export class LocalPod {
 
   private containerEnv(c: V1Container, image: ImageCommand): Record<string, string> {
     const env: Record<string, string> = { ...this.env.inheritedEnv, ...(image.env ?? {}), [POD_IP_ENV]: this.env.podIp, HOSTNAME: this.name };
+    // The pod's /tmp is its own (an emptyDir): scratch files such as downloaded weights never meet another pod's or run's.
+    const tmp = this.mountDirs.get('/tmp');
+    if (tmp) env.TMPDIR = tmp;
     for (const e of c.env ?? []) env[e.name] = expandVars(this.rewrite(this.envValue(e, `${this.name}/${c.name}`)), env);
     return env;
   }
