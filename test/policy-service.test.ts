@@ -93,7 +93,8 @@ describe('Policy service over gRPC against the vLLM test double', () => {
     expect(r2.promptTokenIds.slice(0, r1.promptTokenIds.length + r1.completionTokenIds.length)).toEqual([...r1.promptTokenIds, ...r1.completionTokenIds]);
     expect(r2.finishReason).toBe('stop');
     expect(r2.message!.content).toBe('Your order #W1 was delivered.');
-    expect(r2.driftTokens).toBe(4); // Qwen3's empty think block (see services/policy/tito.test.ts)
+    // Qwen3's re-render drops the empty think block of the earlier turn: by design, counted apart (see services/policy/tito.test.ts).
+    expect(r2.driftTokens).toBe(0);
 
     messages.push(r2.message!, user('Thanks, bye.'));
     const r3 = await client.generate({ conversationId: 'ep-1', messages, tools });
@@ -198,6 +199,7 @@ describe('Policy service over gRPC against the vLLM test double', () => {
       'parley_policy_backend_retries_total{code="unavailable"}',
       'parley_policy_drift_tokens_bucket',
       'parley_policy_drift_tokens_total',
+      'parley_policy_drift_expected_tokens_total',
       'parley_policy_errors_total{method="Generate",code="invalid_argument"}',
       'parley_policy_prefix_cache_lookups_total{result="hit"}',
       'parley_policy_weights_version 2',

@@ -21,7 +21,7 @@ export { createPolicyService, type PolicyMethods, type PolicyServiceConfig, type
 export { PrefixCache } from './prefix-cache.js';
 export { ConcurrencyLimit, backoffDelay, withRetries, type RetryPolicy } from './retry.js';
 export { createBackend, servePolicy, type RunningPolicy, type ServePolicyOptions } from './serve.js';
-export { buildTito, driftTokens, tokenDifference, type TitoOptions, type TitoResult, type TitoState } from './tito.js';
+export { buildTito, driftReport, driftTokens, tokenDifference, type DriftReport, type TitoOptions, type TitoResult, type TitoState } from './tito.js';
 export { parseAssistantText, type ParsedAssistantText, type ParsedToolCall } from './tool-call-parser.js';
 export { WeightFollower, followerDurable, type PolicyWeightsPort, type WeightFollowerDeps, type WeightFollowerOptions, type WeightFollowerState } from './weight-follower.js';
 export { WeightsManager, type LoadedWeights } from './weights.js';

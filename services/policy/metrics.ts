@@ -12,6 +12,7 @@ export interface PolicyMetrics {
   retries: Counter<'code'>;
   driftTokens: Histogram;
   driftTokensTotal: Counter;
+  driftExpectedTokensTotal: Counter;
   prefixCache: Counter<'result'>;
   errors: Counter<'method' | 'code'>;
   policyVersion: Gauge;
@@ -43,10 +44,13 @@ export function policyMetrics(registry: Registry = metricsRegistry()): PolicyMet
       new Counter({ name: 'parley_policy_backend_retries_total', help: 'Backend requests retried, by the error code retried.', labelNames: ['code'], ...reg }),
     ),
     driftTokens: getOrCreate(registry, 'parley_policy_drift_tokens', () =>
-      new Histogram({ name: 'parley_policy_drift_tokens', help: 'Tokens by which a full re-render differs from the token-in-token-out prompt, per checked request.', buckets: [0, 1, 4, 16, 64, 256, 1024, 4096], ...reg }),
+      new Histogram({ name: 'parley_policy_drift_tokens', help: 'Tokens (diff/LCS) by which a full re-render differs from the token-in-token-out prompt beyond what the template strips by design, per checked request.', buckets: [0, 1, 4, 16, 64, 256, 1024, 4096], ...reg }),
     ),
     driftTokensTotal: getOrCreate(registry, 'parley_policy_drift_tokens_total', () =>
       new Counter({ name: 'parley_policy_drift_tokens_total', help: 'Sum of drift tokens over checked requests.', ...reg }),
+    ),
+    driftExpectedTokensTotal: getOrCreate(registry, 'parley_policy_drift_expected_tokens_total', () =>
+      new Counter({ name: 'parley_policy_drift_expected_tokens_total', help: 'Tokens a full re-render drops by design (think blocks of earlier turns), over checked requests; not drift.', ...reg }),
     ),
     prefixCache: getOrCreate(registry, 'parley_policy_prefix_cache_lookups_total', () =>
       new Counter({ name: 'parley_policy_prefix_cache_lookups_total', help: 'Prefix-state lookups: hit, miss (no state) or reset (the conversation changed).', labelNames: ['result'], ...reg }),

@@ -13,7 +13,7 @@ import type { PolicyConfig } from './config.js';
 import { fromProtoMessages, fromProtoTools, toTemplateTools, validateConversation } from './conversation.js';
 import { policyMetrics, type PolicyMetrics } from './metrics.js';
 import { PrefixCache } from './prefix-cache.js';
-import { buildTito, driftTokens, type TitoOptions } from './tito.js';
+import { buildTito, driftReport, type TitoOptions } from './tito.js';
 import { parseAssistantText } from './tool-call-parser.js';
 import { WeightsManager } from './weights.js';
 
@@ -149,9 +149,12 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyServiceImpl 
 
     let drift = -1;
     if (config.driftCheckRate > 0 && random() < config.driftCheckRate) {
-      drift = driftTokens(model, messages, opts, prompt);
+      const report = driftReport(model, messages, opts, prompt);
+      drift = report.tokens;
       metrics.driftTokens.observe(drift);
       metrics.driftTokensTotal.inc(drift);
+      // Think blocks a re-render strips by design: counted apart, so the drift above stays a bug signal.
+      metrics.driftExpectedTokensTotal.inc(report.expected);
     }
     const response: MessageInitShape<typeof Policy.method.generate.output> = {
       promptTokenIds: prompt,

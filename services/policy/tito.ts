@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { ParleyError } from '../core/index.js';
 import type { ChatModel, TemplateMessage, TemplateTool } from './chat-model.js';
 import { toTemplateMessage, type ConversationMessage } from './conversation.js';
+import { diffTokens } from './token-diff.js';
 
 export interface TitoOptions {
   tools: TemplateTool[];
@@ -172,26 +173,72 @@ export function buildTito(model: ChatModel, messages: ConversationMessage[], opt
 }
 
 /**
- * How many tokens differ between two sequences: the length of the longer one minus their common
- * prefix and common suffix (0 when equal). Used to compare token-in-token-out with a full re-render.
+ * How many tokens differ between two sequences: the tokens of either one outside their longest common
+ * subsequence (0 when equal; one substituted token counts 2, one inserted token 1).
  */
 export function tokenDifference(a: readonly number[], b: readonly number[]): number {
-  const n = Math.min(a.length, b.length);
-  let p = 0;
-  while (p < n && a[p] === b[p]) p++;
-  let s = 0;
-  while (s < n - p && a[a.length - 1 - s] === b[b.length - 1 - s]) s++;
-  return Math.max(a.length, b.length) - p - s;
+  const d = diffTokens(a, b);
+  return d.aOnly.length + d.bOnly;
+}
+
+/** Drift of a token-in-token-out prompt from a full re-render of its conversation. */
+export interface DriftReport {
+  /** Differing tokens (diff/LCS) that the template does not account for: the drift that matters. */
+  tokens: number;
+  /**
+   * Differing tokens the template produces by design: think blocks (`<think>…</think>` and the whitespace
+   * after it, empty ones included) kept verbatim in earlier turns, which a re-render strips.
+   */
+  expected: number;
+  /** True when a part of the sequences exceeded the diff's edit budget and was counted whole (an upper bound). */
+  bounded: boolean;
+}
+
+/** The single added-token id `text` encodes to, if it is one. */
+function addedTokenId(model: ChatModel, text: string): number | undefined {
+  const ids = model.encode(text);
+  return ids.length === 1 && model.isAddedToken(ids[0]!) ? ids[0] : undefined;
+}
+
+/** Marks the tokens of think blocks: `<think>` through `</think>` and the whitespace-only tokens after it. */
+function thinkBlockMask(model: ChatModel, ids: readonly number[]): Uint8Array {
+  const mask = new Uint8Array(ids.length);
+  const open = addedTokenId(model, '<think>');
+  const close = addedTokenId(model, '</think>');
+  if (open === undefined || close === undefined) return mask;
+  for (let i = 0; i < ids.length; i++) {
+    if (ids[i] !== open) continue;
+    const end = ids.indexOf(close, i + 1);
+    if (end < 0) break;
+    let j = end + 1;
+    while (j < ids.length && model.decode([ids[j]!]).trim() === '' && !model.isAddedToken(ids[j]!)) j++;
+    mask.fill(1, i, j);
+    i = j - 1;
+  }
+  return mask;
 }
 
 /**
- * Tokenizes a full re-render of the conversation (what a framework that re-tokenizes would train on)
- * and returns how many tokens differ from the token-in-token-out sequence. Throws like `buildTito`.
+ * Tokenizes a full re-render of the conversation (what a framework that re-tokenizes would train on) and
+ * compares it with the token-in-token-out sequence token by token (a diff, aligned message by message at
+ * the template's message-start token). Token-in-token-out tokens missing from the re-render inside think
+ * blocks are expected (Qwen3's template strips earlier turns' reasoning) and counted apart.
+ * Throws like `buildTito`.
  */
-export function driftTokens(model: ChatModel, messages: ConversationMessage[], opts: TitoOptions, titoIds: readonly number[]): number {
+export function driftReport(model: ChatModel, messages: ConversationMessage[], opts: TitoOptions, titoIds: readonly number[]): DriftReport {
   const text = model.render(
     messages.map((m) => toTemplateMessage(m, model)),
     { tools: opts.tools, addGenerationPrompt: opts.addGenerationPrompt, enableThinking: opts.enableThinking },
   );
-  return tokenDifference(model.encode(text), titoIds);
+  const rendered = model.encode(text);
+  const header = model.encode(model.render([{ role: 'user', content: 'x' }], { addGenerationPrompt: false, enableThinking: opts.enableThinking }))[0];
+  const d = diffTokens(titoIds, rendered, header !== undefined && model.isAddedToken(header) ? header : undefined);
+  const think = thinkBlockMask(model, titoIds);
+  const expected = d.aOnly.reduce((n, i) => n + think[i]!, 0);
+  return { tokens: d.aOnly.length + d.bOnly - expected, expected, bounded: d.bounded };
+}
+
+/** driftReport's count of unexpected differing tokens. Throws like `buildTito`. */
+export function driftTokens(model: ChatModel, messages: ConversationMessage[], opts: TitoOptions, titoIds: readonly number[]): number {
+  return driftReport(model, messages, opts, titoIds).tokens;
 }
