@@ -213,7 +213,9 @@ export class SandboxService {
       const tool = s.env.domain.tools.find((t) => t.name === req.toolName);
       if (!tool) {
         this.metrics.calls.inc({ domain: s.domain, tool: 'unknown', outcome: 'rejected' });
-        throw new ParleyError('not_found', `tool_name: Tool '${req.toolName}' not found in domain '${s.domain}' (tools: ${s.env.domain.tools.map((t) => t.name).join(', ')})`, { field: 'tool_name' });
+        // tau2's words (ToolKit: "Tool '<name>' not found."): the rollout shows the agent `Error: ` + this
+        // message, byte for byte what tau2's environment answers (TOOLS.md §0.2). The field names the culprit.
+        throw new ParleyError('not_found', `Tool '${req.toolName}' not found.`, { field: 'tool_name' });
       }
       let args: unknown;
       try {

@@ -58,8 +58,7 @@ function toolErrorTexts(env: Environment, db: { customers: Record<string, { cust
       if (e instanceof ToolArgumentError) out.push(`Error: arguments_json: ${e.message}`);
     }
   }
-  const names = env.domain.tools.map((t) => t.name).join(', ');
-  out.push(`Error: tool_name: Tool 'unknown' not found in domain 'local' (tools: ${names})`);
+  out.push("Error: Tool 'unknown' not found.");
   return out;
 }
 
