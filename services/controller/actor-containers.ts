@@ -121,6 +121,8 @@ function prepareBuiltinContainer(spec: RunSpec, config: ControllerConfig): V1Con
     limits: { memory: '1Gi' },
   });
   c.volumeMounts!.push({ name: 'data', mountPath: DATA_MOUNT });
+  // Its last log lines become the termination message the controller puts in the run's ActorsReady condition.
+  c.terminationMessagePolicy = 'FallbackToLogsOnError';
   return c;
 }
 
@@ -141,6 +143,8 @@ function prepareModelContainer(spec: RunSpec, config: ControllerConfig): V1Conta
     limits: { memory: '1Gi' },
   });
   c.volumeMounts!.push({ name: 'data', mountPath: DATA_MOUNT });
+  // A failed download's message (naming model.source.url) reaches the run's ActorsReady condition.
+  c.terminationMessagePolicy = 'FallbackToLogsOnError';
   return c;
 }
 

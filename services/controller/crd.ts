@@ -78,6 +78,7 @@ export function statusSchema(): Schema {
             retiredRestarts: int('Restarts of pods the controller replaced.'),
             lastFailureTime: time('Last failure seen.'),
             nextRestartTime: time('Earliest replacement of a failed pod.'),
+            initFailure: { type: 'string', description: 'Why a pod of the group cannot start: a failed init container and its message.' },
           },
         },
       },

@@ -32,6 +32,21 @@ export function podFailures(pod: V1Pod): { failures: number; lastFailureMs?: num
   return { failures, ...(last !== undefined ? { lastFailureMs: last } : {}) };
 }
 
+/**
+ * Why the pod's init containers keep it from starting, if they do: `<pod>: init container <name> failed
+ * (<reason>): <its termination message>`, cut to 300 characters. Undefined while they succeed or run.
+ */
+export function podInitFailure(pod: V1Pod): string | undefined {
+  for (const cs of pod.status?.initContainerStatuses ?? []) {
+    const t = cs.state?.terminated?.exitCode ? cs.state.terminated : cs.lastState?.terminated?.exitCode ? cs.lastState.terminated : undefined;
+    if (!t || cs.state?.terminated?.exitCode === 0 || cs.ready) continue;
+    const why = (t.message ?? '').trim().split('\n').filter(Boolean).at(-1) ?? '';
+    const text = `${pod.metadata?.name ?? 'a pod'}: init container ${cs.name} failed (${t.reason ?? `exit ${t.exitCode}`})${why ? `: ${why}` : ''}`;
+    return text.length > 300 ? `${text.slice(0, 297)}...` : text;
+  }
+  return undefined;
+}
+
 /** True when the pod is ready and not being deleted. */
 export function podReady(pod: V1Pod): boolean {
   return !pod.metadata?.deletionTimestamp && pod.status?.phase === 'Running' && (pod.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
@@ -75,6 +90,8 @@ export function observeGroup(args: {
   const restarts = retired + per.reduce((s, x) => s + x.failures, 0);
   const lastMs = Math.max(0, ...per.map((x) => x.lastFailureMs ?? (x.failures > 0 ? now : 0)), ms(prev?.lastFailureTime) ?? 0);
   const status: ObservedGroup = { group, desired, ready: live.filter(podReady).length, restarts, retiredRestarts: retired, maxRestarts };
+  const initFailure = live.map(podInitFailure).find((x) => x !== undefined);
+  if (initFailure) status.initFailure = initFailure;
   if (lastMs > 0) status.lastFailureTime = new Date(lastMs).toISOString();
   const exhausted = maxRestarts >= 0 && restarts > maxRestarts;
   const candidates = gang ? (per.some((x) => x.failures > 0) ? per : []) : per.filter((x) => x.pod.status?.phase === 'Failed');

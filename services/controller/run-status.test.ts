@@ -1,6 +1,7 @@
 // Status as a pure function: phases, condition reasons, transition times kept while a status holds,
 // final phases that stay final, and restarts (observeGroup) with backoff and gang semantics.
 
+import { podInitFailure } from './restarts.js';
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { observeGroup, podFailures, restartBackoffMs } from './restarts.js';
@@ -35,6 +36,23 @@ describe('computeStatus', () => {
     expect([susp.phase, cond(susp, 'ActorsReady').reason, cond(susp, 'Training').reason]).toEqual(['Suspended', 'Suspended', 'Suspended']);
     const bus = computeStatus(undefined, obs({ busError: 'NATS: unavailable', groups: [group('policy', 1)] }));
     expect([bus.phase, cond(bus, 'Training').reason]).toEqual(['Provisioning', 'BusUnavailable']);
+  });
+
+  it('names a failed init container in ActorsReady (e.g. an unreachable model URL)', () => {
+    const pod = {
+      metadata: { name: 'r-policy-abc' },
+      status: {
+        phase: 'Pending',
+        initContainerStatuses: [
+          { name: 'prepare-model', ready: false, restartCount: 2, image: 'x', imageID: '', state: { waiting: { reason: 'CrashLoopBackOff' } }, lastState: { terminated: { exitCode: 2, reason: 'Error', message: 'downloading\nparley: model.source.url: cannot reach https://models.example/m.tar.gz: ECONNREFUSED' } } },
+        ],
+      },
+    };
+    expect(podInitFailure(pod as never)).toBe('r-policy-abc: init container prepare-model failed (Error): parley: model.source.url: cannot reach https://models.example/m.tar.gz: ECONNREFUSED');
+    const st = computeStatus(undefined, obs({ groups: [{ ...group('policy', 0), initFailure: podInitFailure(pod as never)! }] }));
+    expect(cond(st, 'ActorsReady')).toMatchObject({ status: 'False', reason: 'InitFailed', message: expect.stringContaining('model.source.url') });
+    // Running init containers and ones that succeeded are not failures.
+    expect(podInitFailure({ status: { initContainerStatuses: [{ name: 'prepare', ready: true, restartCount: 0, image: 'x', imageID: '', state: { terminated: { exitCode: 0 } } }] } } as never)).toBeUndefined();
   });
 
   it('succeeds at the last step and fails on exhausted restarts; both are final', () => {

@@ -78,6 +78,7 @@ export function computeStatus(prev: TrainingRunStatus | undefined, o: Observed):
   const phase = phaseOf(prev, o, allReady, failed, succeeded);
   const final = phase === 'Succeeded' || phase === 'Failed';
   const backoff = o.groups.find((x) => x.nextRestartTime && x.nextRestartTime > o.now);
+  const initFailed = o.groups.find((x) => x.initFailure);
   let c = prev?.conditions ?? [];
 
   c = o.spec.ok ? setCondition(c, 'SpecValid', 'True', 'Valid', 'the spec is valid', g, o.now) : setCondition(c, 'SpecValid', 'False', o.spec.reason, o.spec.message, g, o.now);
@@ -85,6 +86,7 @@ export function computeStatus(prev: TrainingRunStatus | undefined, o: Observed):
   if (final) c = setCondition(c, 'ActorsReady', 'False', 'Stopped', `the run ${phase === 'Failed' ? 'failed' : 'succeeded'}; actors are scaled to zero`, g, o.now);
   else if (o.suspend) c = setCondition(c, 'ActorsReady', 'False', 'Suspended', 'the run is suspended; actors are scaled to zero', g, o.now);
   else if (allReady) c = setCondition(c, 'ActorsReady', 'True', 'AllReady', o.groups.map((x) => `${x.group} ${x.ready}/${x.desired}`).join(', '), g, o.now);
+  else if (initFailed) c = setCondition(c, 'ActorsReady', 'False', 'InitFailed', `${initFailed.group}: ${initFailed.initFailure}`, g, o.now);
   else if (backoff) c = setCondition(c, 'ActorsReady', 'False', 'RestartBackoff', `${backoff.group} restarts after ${backoff.nextRestartTime}`, g, o.now);
   else {
     const waiting = o.groups.filter((x) => x.ready < x.desired).map((x) => `${x.group} ${x.ready}/${x.desired}`).join(', ');

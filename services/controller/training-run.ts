@@ -18,7 +18,7 @@ export type Phase = (typeof PHASES)[number];
 /** Every condition type with its closed set of reasons. */
 export const CONDITION_REASONS = {
   SpecValid: ['Valid', 'InvalidSpec', 'InvalidName'],
-  ActorsReady: ['AllReady', 'Provisioning', 'NotReady', 'RestartBackoff', 'Suspended', 'Stopped'],
+  ActorsReady: ['AllReady', 'Provisioning', 'NotReady', 'RestartBackoff', 'InitFailed', 'Suspended', 'Stopped'],
   Training: ['Training', 'WaitingForActors', 'BusUnavailable', 'Suspended', 'Finished', 'InvalidSpec'],
   Succeeded: ['StepsCompleted', 'InProgress'],
   Failed: ['NoFailure', 'RestartsExhausted'],
@@ -69,6 +69,8 @@ export interface ActorGroupStatus {
   lastFailureTime?: string;
   /** A failed pod is replaced no earlier than this (exponential backoff). */
   nextRestartTime?: string;
+  /** Why a pod of the group cannot start: an init container that failed, with its message. */
+  initFailure?: string;
 }
 
 export interface TrainingRunStatus {
