@@ -261,7 +261,7 @@ describe('Learner on the in-process bus', () => {
     await publishTrajectories(bus, RUN, makeGroups(RUN, 1, 4));
     await learner.waitForStep(1);
     const store = await bus.objects(`parley-${RUN}-weights`);
-    await vi.waitFor(async () => expect((await store.list()).map((o) => o.name).sort()).toEqual(['v00000000/double-weights.json', 'v00000001/double-weights.json']));
+    await vi.waitFor(async () => expect((await store.list()).map((o) => o.name).sort()).toEqual(['v00000000/.upload-complete', 'v00000000/double-weights.json', 'v00000001/.upload-complete', 'v00000001/double-weights.json']));
     const consumer = await bus.consumer({ stream: runStreams(RUN).events, durable: 'watch', ackWaitMs: 5000, maxDeliver: 1, maxAckPending: 100, filterSubject: `parley.${RUN}.events.weights_published` });
     const first = parseEvent<WeightsPublishedEvent>((await consumer.next({ expiresMs: 1000 }))!.data);
     expect(first).toMatchObject({ version: 0, transport: 'object_store', uri: `nats-object://parley-${RUN}-weights/v00000000/` });
