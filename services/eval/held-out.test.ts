@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ParleyError } from '../core/errors.js';
 import { DEFAULT_EPISODE_OPTIONS } from '../rollout/episode.js';
-import { dueEvalStep, evalCompletedEvent, evalName, heldOutRequest, heldOutTasks, isEvalStep, type HeldOutSettings } from './held-out.js';
+import { dueEvalStep, evalCompletedEvent, evalHorizon, evalName, heldOutRequest, heldOutTasks, isEvalStep, type HeldOutSettings } from './held-out.js';
 import { passReport } from './passk.js';
 
 const S: HeldOutSettings = {
@@ -43,11 +43,18 @@ describe('evaluation steps', () => {
 });
 
 describe('heldOutRequest', () => {
-  it("carries the run's horizon at the step, the episode settings, a seed and label per step, and the policy version", () => {
-    const r = heldOutRequest(S, { name: 'step 6', step: 6, policyVersion: 4, taskIds: ['a'] });
-    expect(r).toMatchObject({ run: 'r', domain: 'local', taskIds: ['a'], k: 2, horizon: 8, mode: 'tau2', concurrency: 8, seed: 106, label: 'step-6-6', minPolicyVersion: 4 });
+  it("carries the run's horizon at the step (MUA), the episode settings, a seed and label per step, and the policy version", () => {
+    const mua = { ...S, mode: 'mua' as const };
+    const r = heldOutRequest(mua, { name: 'step 6', step: 6, policyVersion: 4, taskIds: ['a'] });
+    expect(r).toMatchObject({ run: 'r', domain: 'local', taskIds: ['a'], k: 2, horizon: 8, mode: 'mua', concurrency: 8, seed: 106, label: 'step-6-6', minPolicyVersion: 4 });
     expect(r.episode).toEqual({ ...DEFAULT_EPISODE_OPTIONS, ...S.episode, worker: 'eval' });
-    expect(heldOutRequest(S, { name: 'after SFT', step: 0, policyVersion: 0, taskIds: [] })).toMatchObject({ label: 'after-SFT-0', horizon: 4, seed: 100 });
+    expect(heldOutRequest(mua, { name: 'after SFT', step: 0, policyVersion: 0, taskIds: [] })).toMatchObject({ label: 'after-SFT-0', horizon: 4, seed: 100 });
+  });
+
+  it('never applies the training horizon in τ² mode: tau2 ends episodes on its own stops and limits', () => {
+    for (const step of [0, 6, 10]) expect(heldOutRequest(S, { name: 'x', step, policyVersion: 0, taskIds: [] }).horizon).toBe(0);
+    expect(evalHorizon('tau2', { horizons: [4], everySteps: 1 }, 3)).toBe(0);
+    expect(evalHorizon('mua', { horizons: [4, 8], everySteps: 1 }, Number.MAX_SAFE_INTEGER)).toBe(8);
   });
 });
 

@@ -7,7 +7,7 @@ import type { Bus } from '../core/bus/index.js';
 import { ParleyError } from '../core/errors.js';
 import { runSubjects } from '../core/run-subjects.js';
 import { DEFAULT_EPISODE_OPTIONS, type TaskInfo } from '../rollout/episode.js';
-import { horizonAt } from '../rollout/horizon.js';
+import { horizonAt, type HorizonSchedule } from '../rollout/horizon.js';
 import type { SandboxPort } from '../rollout/ports.js';
 import type { EvalOptions, EvalResult } from './evaluator.js';
 
@@ -142,14 +142,24 @@ export interface HeldOutRequest {
 /** Attempts of an evaluation episode whose actors failed transiently (see EvalOptions.episodeAttempts). */
 const EPISODE_ATTEMPTS = 5;
 
-/** The evaluate() options for one held-out evaluation. Throws on a horizon schedule without horizons. */
+/**
+ * The turn horizon of an evaluation episode (0: none). MUA mode evaluates under the training schedule's
+ * horizon at `step`; τ² mode never applies one: tau2 ends an episode only on its stops and limits
+ * (max_steps, max_errors), and a pass^k cut at a training horizon is not tau2's. Throws on a MUA schedule
+ * without horizons.
+ */
+export function evalHorizon(mode: 'mua' | 'tau2', schedule: HorizonSchedule, step: number): number {
+  return mode === 'tau2' ? 0 : horizonAt(schedule, step);
+}
+
+/** The evaluate() options for one held-out evaluation. Throws on a MUA horizon schedule without horizons. */
 export function heldOutRequest(s: HeldOutSettings, r: HeldOutRequest): EvalOptions {
   return {
     run: s.run,
     domain: s.domain,
     taskIds: r.taskIds,
     k: s.k,
-    horizon: horizonAt({ horizons: s.horizons, everySteps: s.horizonEverySteps }, r.step),
+    horizon: evalHorizon(s.mode, { horizons: s.horizons, everySteps: s.horizonEverySteps }, r.step),
     mode: s.mode,
     concurrency: s.concurrency,
     episode: { ...DEFAULT_EPISODE_OPTIONS, ...s.episode, worker: 'eval', ...(r.signal ? { signal: r.signal } : {}) },

@@ -6,6 +6,7 @@ export {
   dueEvalStep,
   evalCompletedEvent,
   evalCompletedMsgId,
+  evalHorizon,
   evalName,
   heldOutRequest,
   heldOutTasks,

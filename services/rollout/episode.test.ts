@@ -60,19 +60,21 @@ describe('runEpisode with an abort signal', () => {
 });
 
 describe('runEpisode sandbox round trips', () => {
-  const stopAfterOneTurn = async () => ({ message: { content: 'bye ###STOP###', toolCalls: [] }, promptTokenIds: [1], completionTokenIds: [2], completionLogprobs: [-0.1], finishReason: 'stop', policyVersion: 0n });
+  const text = async () => ({ message: { content: 'Is there anything else?', toolCalls: [] }, promptTokenIds: [1], completionTokenIds: [2], completionLogprobs: [-0.1], finishReason: 'stop', policyVersion: 0n });
+  // One user reply fills a horizon of 1: the episode ends there with the conversation still open.
+  const oneTurn = create(RolloutTaskSchema, { ...task, horizon: 1 });
 
-  it('opens and forks in one call, closes with Evaluate and releases the conversation the agent ended', async () => {
+  it('opens and forks in one call, closes with Evaluate and releases the conversation the user did not end', async () => {
     const calls: string[] = [];
-    const t = await runEpisode(fakePorts(calls, stopAfterOneTurn, true), task, info);
-    expect([t.reward, t.termination, t.terminationDetail], String(t.terminationDetail)).toEqual([1, Termination.AGENT_STOP, '']);
-    expect(calls).toEqual(['user.start', 'openSession', 'generate', 'evaluate', 'user.end']);
+    const t = await runEpisode(fakePorts(calls, text, true), oneTurn, info);
+    expect([t.reward, t.termination, t.terminationDetail], String(t.terminationDetail)).toEqual([1, Termination.MAX_TURNS, '']);
+    expect(calls).toEqual(['user.start', 'openSession', 'generate', 'user.reply', 'evaluate', 'user.end']);
   });
 
   it('falls back to ForkSession and CloseSession with an older sandbox', async () => {
     const calls: string[] = [];
-    const t = await runEpisode(fakePorts(calls, stopAfterOneTurn), task, info);
-    expect([t.reward, t.termination, t.terminationDetail], String(t.terminationDetail)).toEqual([1, Termination.AGENT_STOP, '']);
-    expect(calls).toEqual(['user.start', 'openSession', 'forkSession', 'generate', 'evaluate', 'closeSession']);
+    const t = await runEpisode(fakePorts(calls, text), oneTurn, info);
+    expect([t.reward, t.termination, t.terminationDetail], String(t.terminationDetail)).toEqual([1, Termination.MAX_TURNS, '']);
+    expect(calls).toEqual(['user.start', 'openSession', 'forkSession', 'generate', 'user.reply', 'evaluate', 'closeSession']);
   });
 });

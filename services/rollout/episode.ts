@@ -16,7 +16,7 @@ import { TrajectoryBuilder } from './trajectory-builder.js';
 export type TrajectoryInit = MessageInitShape<typeof TrajectorySchema>;
 
 export interface EpisodeOptions {
-  /** τ² limits: message hops and tool errors. */
+  /** τ² limits: message hops (tau2's step_count; a backstop in MUA mode) and tool errors (τ² mode only). */
   maxSteps: number;
   maxToolErrors: number;
   /** Context limit in tokens (the episode ends with CONTEXT_LIMIT past it). */
@@ -139,6 +139,11 @@ function schemaOf(
  * Runs one episode and returns its Trajectory. Retryable actor failures are retried, then thrown as
  * TransientEpisodeError (the caller naks); permanent ones end the episode with termination ERROR
  * (`error:<kind>` in termination_detail) and reward 0. A user-simulator failure ends it with USER_SIMULATOR_ERROR.
+ *
+ * Ends by mode. tau2: the user's stop tokens, max_steps and max_errors (counted and checked as tau2's
+ * orchestrator does), no turn horizon, and a terminal tool or the agent's ###STOP### end nothing; only stops
+ * are scored. mua (MUA-RL): the user's stop tokens, a terminal tool, the horizon over user replies plus
+ * tool executions, a reply cut at max_tokens, a malformed tool call; every end but ERROR is scored.
  */
 export async function runEpisode(
   ports: EpisodePorts,
@@ -222,21 +227,34 @@ export async function runEpisode(
   let turns = 0;
   let toolErrors = 0;
   let gapRole = 'user';
+  const tau2 = task.mode === 'tau2';
+  // tau2's step_count (orchestrator.py Orchestrator.step): one per hop, i.e. per user message, per agent
+  // message and per environment answer to a tool-call message (however many calls it held).
+  let steps = 0;
+  // MUA-RL's current_turns (verl sglang_rollout.py _async_rollout_a_request, zzwkk/MUA-RL): one per user
+  // reply and one per tool execution; the horizon bounds it. The first user message is the prompt's.
+  let counted = 0;
+  // tau2 orchestrator.py Orchestrator._check_termination, called after every step that does not wait for
+  // the environment: max_steps, then max_errors, each overriding what the step decided (a user stop on the
+  // 200th step ends as MAX_STEPS there too). MUA-RL has neither limit; max_steps stays as a backstop there.
+  const checkLimits = () => {
+    if (steps >= opts.maxSteps) termination = Termination.MAX_STEPS;
+    if (tau2 && toolErrors >= opts.maxToolErrors) termination = Termination.TOO_MANY_ERRORS;
+  };
 
   try {
     const waited = performance.now();
     const first = await userStart;
     timings.userMs += performance.now() - waited;
     messages.push(create(ChatMessageSchema, { role: Role.USER, content: first.message?.content ?? '' }));
+    steps++;
     if (USER_STOPS[first.stop]) termination = USER_STOPS[first.stop]!;
+    checkLimits();
 
     while (termination === Termination.UNSPECIFIED) {
-      if (turns >= task.horizon && task.horizon > 0) {
+      // The turn horizon is MUA's (ScalingInter-RL's) alone: tau2 has none, whatever the task carries.
+      if (!tau2 && task.horizon > 0 && counted >= task.horizon) {
         termination = Termination.MAX_TURNS;
-        break;
-      }
-      if (messages.length >= opts.maxSteps) {
-        termination = Termination.MAX_STEPS;
         break;
       }
       const gen = await call('policy', () =>
@@ -245,11 +263,12 @@ export async function runEpisode(
           messages,
           tools,
           sampling: { temperature: opts.temperature, topP: opts.topP, maxTokens: opts.maxTokensPerTurn, seed: task.seed + BigInt(turns) },
-          firstToolCallOnly: task.mode !== 'tau2',
+          firstToolCallOnly: !tau2,
           minPolicyVersion: task.minPolicyVersion,
         }),
       );
       turns++;
+      steps++;
       versions.push(gen.policyVersion);
       builder.addTurn(gen.promptTokenIds, gen.completionTokenIds, gen.completionLogprobs, gapRole);
       const reply = gen.message ?? create(ChatMessageSchema, { role: Role.ASSISTANT });
@@ -259,14 +278,18 @@ export async function runEpisode(
         detail = gen.parseError;
         break;
       }
-      // A reply cut at max_tokens still goes on as a (truncated) reply; only a full context ends the episode.
+      // MUA-RL ends a rollout whose reply hit the token limit (finish_reason "length"); tau2 passes the cut reply on.
+      if (!tau2 && gen.finishReason === 'length') {
+        termination = Termination.MAX_TOKENS;
+        break;
+      }
       if (builder.length >= opts.maxContextTokens) {
         termination = Termination.CONTEXT_LIMIT;
         break;
       }
       if (reply.toolCalls.length > 0) {
         gapRole = 'tool';
-        const calls = task.mode === 'tau2' ? reply.toolCalls : reply.toolCalls.slice(0, 1);
+        const calls = tau2 ? reply.toolCalls : reply.toolCalls.slice(0, 1);
         let terminal = false;
         for (const tc of calls) {
           const out = await call('tool', () => ports.sandbox.call({ sessionId, toolName: tc.name, argumentsJson: tc.argumentsJson, callId: tc.id })).then(
@@ -283,8 +306,12 @@ export async function runEpisode(
           terminal ||= out.terminal;
           messages.push(create(ChatMessageSchema, { role: Role.TOOL, content: out.output, toolCallId: tc.id, toolError: out.error }));
         }
-        if (terminal) termination = Termination.TRANSFER;
-        else if (toolErrors >= opts.maxToolErrors) termination = Termination.TOO_MANY_ERRORS;
+        steps++;
+        counted += calls.length;
+        // MUA-RL ends the rollout at a terminal tool. tau2 returns its output to the agent and goes on: the
+        // user simulator ends the conversation with ###TRANSFER### once the agent has told it.
+        if (!tau2 && terminal) termination = Termination.TRANSFER;
+        checkLimits();
         continue;
       }
       if (reply.content.trim() === '') {
@@ -293,14 +320,17 @@ export async function runEpisode(
         detail = 'the agent replied with neither text nor a tool call';
         break;
       }
-      if (reply.content.includes('###STOP###')) {
-        termination = Termination.AGENT_STOP;
-        break;
-      }
+      // The agent's ###STOP### ends nothing: tau2's LLMAgent never stops (only its solo agent does) and
+      // MUA-RL checks the stop word in the user's replies only. The text goes to the user, who may end it.
+      checkLimits();
+      if (termination !== Termination.UNSPECIFIED) break;
       gapRole = 'user';
       const user = await call('user', () => ports.user.reply({ conversationId, agentMessage: reply }));
       messages.push(create(ChatMessageSchema, { role: Role.USER, content: user.message?.content ?? '' }));
+      steps++;
+      counted++;
       if (USER_STOPS[user.stop]) termination = USER_STOPS[user.stop]!;
+      checkLimits();
     }
   } catch (e) {
     if (e instanceof EpisodeAbortedError) throw e;
@@ -325,12 +355,17 @@ export async function runEpisode(
   let reward = 0;
   let components: TrajectoryInit['components'] = [];
   let closed = false;
+  // An ERROR (an actor failed for good) is not an end of the conversation and is never scored.
   if (termination !== Termination.ERROR) {
     // Scoring reads only the assistant and user messages (their text and tool calls): the system prompt,
     // the tool outputs and the sampled token ids (thousands per episode) stay here. The same call closes
     // the session. The trajectory has no use for the DB hashes.
     const scored = messages.filter((m) => m.role === Role.ASSISTANT || m.role === Role.USER).map((m) => (m.tokenIds.length > 0 ? { ...m, tokenIds: [] } : m));
-    const ev = await call('tool', () => ports.sandbox.evaluate({ sessionId, taskId: task.taskId, termination, messages: scored, closeSession: true, omitDbHashes: true }));
+    // MUA-RL computes its DB-hash reward for every rollout, however it ended (the reward manager never
+    // looks at the finish reason); tau2 scores only stops (evaluator.py), which the sandbox applies unasked.
+    const ev = await call('tool', () =>
+      ports.sandbox.evaluate({ sessionId, taskId: task.taskId, termination, messages: scored, closeSession: true, omitDbHashes: true, scoreAnyTermination: !tau2 }),
+    );
     reward = ev.reward;
     components = ev.components;
     closed = ev.closed;

@@ -42,6 +42,7 @@ interface EvaluateAnswer {
   skipped: string[];
 }
 
+/** tau2 scores only these ends (evaluator.py: AGENT_STOP and USER_STOP; the user's three tokens are all USER_STOP there). */
 const STOPS = new Set([Termination.AGENT_STOP, Termination.USER_STOP, Termination.TRANSFER, Termination.OUT_OF_SCOPE]);
 
 /** Loads every configured domain. Throws naming the folder or file that is missing or invalid. */
@@ -240,7 +241,7 @@ export class SandboxService {
       return { output: result.output, error: result.error, callId: req.callId, terminal: tool.terminal ?? false, callsMade: s.calls };
     },
 
-    evaluate: (req: { sessionId: string; taskId: string; termination: Termination; messages: ChatMessage[]; closeSession?: boolean; omitDbHashes?: boolean }) => {
+    evaluate: (req: { sessionId: string; taskId: string; termination: Termination; messages: ChatMessage[]; closeSession?: boolean; omitDbHashes?: boolean; scoreAnyTermination?: boolean }) => {
       // A retried Evaluate whose first attempt closed the session gets the same answer again.
       const done = this.closedByEvaluate.get(req.sessionId);
       if (done && !this.tryGet(req.sessionId)) return done;
@@ -249,7 +250,9 @@ export class SandboxService {
       const task = req.taskId ? this.task(d, req.taskId) : s.task;
       if (!task) throw new ParleyError('invalid_argument', 'task_id: required when the session was opened without a task', { field: 'task_id' });
       if (!(req.termination in Termination)) throw new ParleyError('invalid_argument', `termination: unknown value ${req.termination}`, { field: 'termination' });
-      const r = evaluateEpisode(s.env, task, toEvalMessages(req.messages), STOPS.has(req.termination), d.goldCache, { hashes: req.omitDbHashes !== true });
+      // MUA mode asks for a score however the episode ended (MUA-RL's reward has no termination gate).
+      const scored = STOPS.has(req.termination) || req.scoreAnyTermination === true;
+      const r = evaluateEpisode(s.env, task, toEvalMessages(req.messages), scored, d.goldCache, { hashes: req.omitDbHashes !== true });
       this.metrics.rewards.observe({ domain: s.domain }, r.reward);
       const out: EvaluateAnswer = {
         closed: req.closeSession === true,

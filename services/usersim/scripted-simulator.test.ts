@@ -162,6 +162,13 @@ describe('explicit parley_user form', () => {
     expect(done.stop).toBe(UserStop.STOP);
   });
 
+  it("ends the conversation when the agent's text holds ###STOP### (the agent itself ends nothing in tau2 or MUA-RL)", async () => {
+    const user = new ScriptedConversation(scriptedProfile(parseTaskJson(taskJson)), { maxIdleTurns: 5 });
+    await user.start({ greeting: 'Hello' });
+    const bye = await user.reply('Thank you for contacting us. ###STOP###');
+    expect([bye.stop, bye.text]).toEqual([UserStop.STOP, "Thank you, that's all I needed. ###STOP###"]);
+  });
+
   it('uses a pre-generated first utterance verbatim and rejects empty agent text', async () => {
     const user = new ScriptedConversation(scriptedProfile(parseTaskJson(taskJson)));
     expect((await user.start({ greeting: 'Hi', firstUtterance: 'Hello there.' })).text).toBe('Hello there.');

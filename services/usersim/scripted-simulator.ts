@@ -7,8 +7,8 @@
 // it says "yes" to anything that looks like a confirmation request, so it never refuses a wrong
 // action; it ignores τ²'s task_instructions (conditional behaviour such as "if the agent refuses,
 // insist"); it cannot answer questions about anything not in its facts; it recognises completion only
-// by phrases such as "has been cancelled" (or the task's goal_phrases) and stops after
-// `maxIdleTurns` turns in which it had nothing to add. It never emits ###OUT-OF-SCOPE###.
+// by phrases such as "has been cancelled" (or the task's goal_phrases) or the agent's own ###STOP###, and
+// stops after `maxIdleTurns` turns in which it had nothing to add. It never emits ###OUT-OF-SCOPE###.
 
 import { ParleyError } from '../core/index.js';
 import {
@@ -46,6 +46,7 @@ const DEFAULT_CONFIRM = 'Yes, please go ahead.';
 const STOP_DONE = "Thank you, that's all I needed. ###STOP###";
 const STOP_IDLE = "I think that's everything for now. Thanks! ###STOP###";
 const TRANSFER = '###TRANSFER###';
+const AGENT_STOP = '###STOP###';
 
 function fromParleyUser(p: ParleyUser): ScriptedProfile {
   const facts: Fact[] = Object.entries(p.facts).map(([key, f]) => ({
@@ -142,6 +143,9 @@ export class ScriptedConversation implements UserConversation {
   private respond(agentText: string): string {
     const all = normalize(agentText);
     if (TRANSFER_CUE.test(all)) return TRANSFER;
+    // The agent's ###STOP### ends nothing by itself (tau2's LLMAgent never stops; MUA-RL reads the stop word
+    // in user replies only): it reaches the user as a goodbye, and the user ends the conversation.
+    if (agentText.includes(AGENT_STOP)) return STOP_DONE;
     const sentences = splitSentences(agentText).map(normalize);
     const requested = this.requested(sentences);
     if (requested.length) {

@@ -12,7 +12,7 @@ import { CheckpointStore, EngineSamplerBackend, connectTrainer, startEngineProce
 import { OpenAICompatibleBackend, loadChatModel, type PolicyBackend } from '../../policy/index.js';
 import type { RunSpec } from '../run-spec.js';
 import { episodeOptions, evalTaskIds, startLocalActors } from './actors.js';
-import { evaluate } from '../../eval/index.js';
+import { evalHorizon, evaluate } from '../../eval/index.js';
 import type { Progress } from './progress.js';
 import { engineConfig, localPaths, prepareLocalData } from './setup.js';
 
@@ -86,7 +86,9 @@ export async function runEvaluation(spec: RunSpec, o: EvalRunOptions): Promise<E
     closers.push(() => actors.close());
     const taskIds = evalTaskIds(spec, actors.domain);
     const r = await evaluate(actors.ports, actors.info, {
-      run: spec.name, domain: spec.data.domain, taskIds, k: o.k, horizon: spec.horizon.horizons.at(-1)!, mode: spec.rollout.mode,
+      run: spec.name, domain: spec.data.domain, taskIds, k: o.k, mode: spec.rollout.mode,
+      // The last stage's horizon in MUA mode; none in τ² mode.
+      horizon: evalHorizon(spec.rollout.mode, { horizons: spec.horizon.horizons, everySteps: spec.horizon.everySteps }, Number.MAX_SAFE_INTEGER),
       concurrency: spec.rollout.concurrency, episode: episodeOptions(spec), seed: spec.seed, label: 'eval',
       onProgress: (d, t) => o.progress.status(`evaluating: ${d}/${t} episodes`),
     });
