@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # Runs every Parley test: installs the system packages the tests need (as root) or says exactly which
-# to install, installs the npm dependencies and the pinned helm, then runs the TypeScript and Python suites.
+# to install, makes the trainer engine's Python environment (.venv-engine), installs the npm dependencies
+# and the pinned helm, then runs the TypeScript and Python suites.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(nats-server python3-torch python3-grpcio python3-protobuf libopenblas0-pthread protobuf-compiler protobuf-compiler-grpc prometheus)
-PYTHON=${PARLEY_PYTHON:-/usr/bin/python3}
+APT_PACKAGES=(nats-server protobuf-compiler protobuf-compiler-grpc prometheus)
+
+# The engine's interpreter, for the Python suite and the TypeScript tests that start the engine: PARLEY_PYTHON
+# when set, else the project's .venv-engine (torch 2.x, transformers, peft from PyPI; made or updated here).
+if [ -z "${PARLEY_PYTHON:-}" ]; then
+  PARLEY_PYTHON=$(bash scripts/setup-engine-env.sh)
+fi
+export PARLEY_PYTHON
+PYTHON=$PARLEY_PYTHON
 
 missing=()
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
-"$PYTHON" -c 'import torch, grpc, google.protobuf' >/dev/null 2>&1 || missing+=(python3-torch python3-grpcio python3-protobuf libopenblas0-pthread)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v protoc >/dev/null 2>&1 && [ -x /usr/bin/grpc_python_plugin ] || missing+=(protobuf-compiler protobuf-compiler-grpc)
 if [ ${#missing[@]} -gt 0 ]; then

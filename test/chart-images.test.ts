@@ -38,3 +38,10 @@ it('the entrypoints take the arguments the controller passes', () => {
   expect(learner.find((c) => c.name === 'learner')!.args!.slice(0, 2)).toEqual(['serve', 'learner']);
   expect(existsSync(join(REPO, 'services/learner/engine/parley_engine/__main__.py'))).toBe(true);
 });
+
+it('the engine image has the torch that .venv-engine pins (services/learner/engine/requirements-torch.txt)', () => {
+  const base = /^ARG BASE_IMAGE=pytorch\/pytorch:(\d+\.\d+\.\d+)-/m.exec(read('Dockerfile.engine'))?.[1];
+  const pinned = /^torch==(\S+)$/m.exec(readFileSync(join(REPO, 'services/learner/engine/requirements-torch.txt'), 'utf8'))?.[1];
+  expect(base).toBeDefined();
+  expect(pinned).toBe(base);
+});

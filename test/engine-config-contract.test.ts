@@ -13,6 +13,7 @@ import { trainingRunCrd } from '../services/controller/crd.js';
 import { engineConfig } from '../services/controller/local/setup.js';
 import { RunSpecSchema } from '../services/controller/run-spec.js';
 import { checkRun } from '../services/controller/spec-validation.js';
+import { enginePython } from '../services/learner/index.js';
 import { crdSchemaForAjv } from '../services/controller/testing/crd-ajv.js';
 import { REPO, exampleRun } from '../services/controller/testing/harness.js';
 
@@ -34,7 +35,7 @@ print(json.dumps(out))
 
 /** The real engine's parse_config on each config_json text (one interpreter for all). */
 function engineParse(texts: string[]): Parsed[] {
-  const stdout = execFileSync('/usr/bin/python3', ['-c', PARSE], {
+  const stdout = execFileSync(enginePython(), ['-c', PARSE], {
     input: JSON.stringify(texts),
     env: { ...process.env, PYTHONPATH: join(REPO, 'services/learner/engine') },
     encoding: 'utf8',

@@ -6,12 +6,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { enginePython } from '../services/learner/index.js';
 
 const repo = join(import.meta.dirname, '..');
-const python = process.env.PARLEY_PYTHON ?? '/usr/bin/python3';
+const python = enginePython();
 const hasTorch = spawnSync(python, ['-c', 'import torch, grpc'], { stdio: 'ignore' }).status === 0;
 if (!hasTorch) {
-  const msg = `PyTorch not importable by ${python} (apt-get install python3-torch python3-grpcio python3-protobuf)`;
+  const msg = `PyTorch not importable by ${python} (run scripts/setup-engine-env.sh)`;
   if (process.env.CI === 'true') throw new Error(msg);
   console.warn(`skipping: ${msg}`);
 }

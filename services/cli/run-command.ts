@@ -46,7 +46,7 @@ export function registerRunCommand(program: Command): void {
     .option('--steps <n>', 'override algorithm.steps')
     .option('--seed <n>', 'override seed')
     .option('--metrics-port <n>', 'Prometheus /metrics port (-1 = off)', '9464')
-    .option('--python <path>', 'Python interpreter with PyTorch for the engine (default /usr/bin/python3 or PARLEY_PYTHON)')
+    .option('--python <path>', 'Python interpreter with PyTorch for the engine (default $PARLEY_PYTHON, else .venv-engine/bin/python when scripts/setup-engine-env.sh made it, else /usr/bin/python3)')
     .option('--pods', "rehearse the run as the controller would run it in a cluster: every pod of its rendering as local processes, over a nats-server (FILE may be a TrainingRun manifest)", false)
     .option('--kill <group@step...>', "with --pods: SIGKILL the first pod of a group after a step, e.g. --kill learner@1 policy@2 (crash rehearsal)")
     .option('--timeout <seconds>', 'with --pods: fail when the run has not finished by then')

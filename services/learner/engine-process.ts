@@ -3,6 +3,7 @@
 
 import { watchdogArgs } from '../core/watchdog.js';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ParleyError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -11,9 +12,15 @@ import { waitForTrainerHealthy } from './trainer-client.js';
 /** The engine's Python package folder (holds parley_engine/). */
 export const ENGINE_DIR = fileURLToPath(new URL('./engine', import.meta.url));
 
-/** The interpreter: the option, else PARLEY_PYTHON, else /usr/bin/python3 (Debian's, which has torch). */
+/** The project's engine environment (scripts/setup-engine-env.sh makes it: torch 2.x, transformers, peft). */
+export const ENGINE_VENV_PYTHON = fileURLToPath(new URL('../../.venv-engine/bin/python', import.meta.url));
+
+/**
+ * The interpreter: the option, else PARLEY_PYTHON, else the project's .venv-engine when it exists, else
+ * /usr/bin/python3 (Debian's python3-torch: the builtin model only).
+ */
 export function enginePython(python?: string): string {
-  return python || process.env.PARLEY_PYTHON || '/usr/bin/python3';
+  return python || process.env.PARLEY_PYTHON || (existsSync(ENGINE_VENV_PYTHON) ? ENGINE_VENV_PYTHON : '/usr/bin/python3');
 }
 
 export interface EngineProcessOptions {
@@ -121,7 +128,7 @@ export async function startEngineProcess(opts: EngineProcessOptions = {}): Promi
     });
     void exited.then(({ code, signal }) => {
       if (code === 2 || code === 127) {
-        fail(new ParleyError('failed_precondition', `the trainer engine cannot run with ${python}${tail()}; install python3-torch and python3-grpcio (Debian) or set PARLEY_PYTHON to an interpreter that has PyTorch`));
+        fail(new ParleyError('failed_precondition', `the trainer engine cannot run with ${python}${tail()}; run scripts/setup-engine-env.sh (the project's .venv-engine), install python3-torch and python3-grpcio (Debian), or set PARLEY_PYTHON to an interpreter that has PyTorch`));
       } else {
         fail(new ParleyError('unavailable', `the trainer engine exited (code ${code}, signal ${signal}) before listening${tail()}`));
       }

@@ -11,6 +11,7 @@ import { connectBus, type Bus, type MessageStream } from '../../core/bus/index.j
 import { ParleyError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { runSubjects } from '../../core/run-subjects.js';
+import { enginePython } from '../../learner/index.js';
 import { resolveControllerConfig, type ControllerConfig } from '../config.js';
 import type { GroupName } from '../labels.js';
 import { provisionRunStreams } from '../nats-provision.js';
@@ -152,7 +153,7 @@ export async function runPods(doc: unknown, o: PodsRunOptions): Promise<PodsRepo
     const rewriteHosts = hostRewriter(plan, podIps, config, nats);
     const inherited: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined && /^(PATH|LANG|LC_ALL|TZ|OPENBLAS_.*|MALLOC_.*|NATS_SERVER_BIN)$/.test(k)) inherited[k] = v;
-    const image = imageCommands(config, o.python ?? process.env.PARLEY_PYTHON ?? '/usr/bin/python3');
+    const image = imageCommands(config, enginePython(o.python));
     for (const p of plan.pods) {
       const dir = join(out, 'pods', p.name);
       mkdirSync(dir, { recursive: true });

@@ -24,6 +24,10 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(doc)
 
 
+_SETUP_HINT = ("run scripts/setup-engine-env.sh at the repository root and use .venv-engine/bin/python, "
+               "or install python3-torch and python3-grpcio (Debian) and use /usr/bin/python3")
+
+
 def _missing(package: str, hint: str) -> int:
     print(f"{package} is not installed for {sys.executable}; {hint}", file=sys.stderr)
     return 2
@@ -42,11 +46,11 @@ def main(argv=None) -> int:
     try:
         import torch  # noqa: F401
     except ImportError:
-        return _missing("PyTorch", "install python3-torch (Debian) or use /usr/bin/python3")
+        return _missing("PyTorch", _SETUP_HINT)
     try:
         import grpc  # noqa: F401
     except ImportError:
-        return _missing("grpcio", "install python3-grpcio (Debian) or use /usr/bin/python3")
+        return _missing("grpcio", _SETUP_HINT)
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter())

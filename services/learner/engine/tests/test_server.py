@@ -65,8 +65,8 @@ class GrpcTest(unittest.TestCase):
                         contains="sequences[0].token_ids")
         self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.trainer.Init,
                         pb.InitRequest(config_json='{"layers": "two"}'), contains="config_json.layers")
-        self.assertCode(grpc.StatusCode.FAILED_PRECONDITION, self.trainer.Init,
-                        pb.InitRequest(model="some-org/some-model"), contains="transformers")
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.trainer.Init,
+                        pb.InitRequest(model="some-org/some-model"), contains="model 'some-org/some-model'")
 
         # The engine kept serving and kept its state through the errors.
         lp = self.trainer.ComputeLogprobs(pb.ComputeLogprobsRequest(sequences=seqs), timeout=30)
