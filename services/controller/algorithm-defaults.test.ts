@@ -20,6 +20,14 @@ describe('algorithm defaults', () => {
     expect(learnerConfig(learnerAlgorithmSettings(spec)).dropZeroVarianceGroups).toBe(false);
   });
 
+  it('renders a learner the cluster can start for a group of one and for large steps (one derivation with the local run)', () => {
+    const config = resolveControllerConfig({}, {});
+    const one = RunSpecSchema.parse({ name: 'r1', data: { domain: 'local' }, algorithm: { groupSize: 1 } });
+    expect(learnerConfig(learnerSettings(one, config))).toMatchObject({ minGroupSize: 1, groupSize: 1 });
+    const big = RunSpecSchema.parse({ name: 'r1', data: { domain: 'local' }, algorithm: { groupSize: 16, groupsPerStep: 512 } });
+    expect(learnerConfig(learnerSettings(big, config)).maxBufferedTrajectories).toBeGreaterThanOrEqual(16 * 512);
+  });
+
   it('hands ppoEpochs and warmupSteps to the learner, in the local run and in the rendered learner.yaml', () => {
     const spec = RunSpecSchema.parse({ name: 'r1', data: { domain: 'local' }, algorithm: { ppoEpochs: 3, warmupSteps: 7 } });
     expect(learnerConfig(learnerAlgorithmSettings(spec))).toMatchObject({ ppoEpochs: 3, warmupSteps: 7 });

@@ -76,6 +76,9 @@ export function learnerAlgorithmSettings(spec: RunSpec) {
     horizons: spec.horizon.horizons,
     horizonEverySteps: spec.horizon.everySteps,
     seed: spec.seed,
+    // A group of one is its own minimum; room for four steps of trajectories in the learner's buffer.
+    minGroupSize: Math.min(2, a.groupSize),
+    maxBufferedTrajectories: Math.max(4096, a.groupsPerStep * a.groupSize * 4),
   };
 }
 

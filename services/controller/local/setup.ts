@@ -66,18 +66,20 @@ export function engineConfig(spec: RunSpec, vocabSize: number): Record<string, u
   return engineInitConfig(spec, vocabSize);
 }
 
-/** The learner's settings from the run spec. */
+/**
+ * The learner's settings: the cluster's derivation (learnerAlgorithmSettings, as in the learner pod's
+ * learner.yaml) with what differs on one machine: the output folder's paths, the cold start's weights,
+ * the vocabulary already known, and no group timeout (every actor is in this process: a group cannot
+ * lose a sample to a crash, so waiting for it never stalls).
+ */
 export function learnerConfig(spec: RunSpec, paths: LocalPaths, engine: Record<string, unknown>, initialWeights: string): LearnerConfigInput {
-  const a = spec.algorithm;
   return {
     ...learnerAlgorithmSettings(spec),
-    minGroupSize: Math.min(2, a.groupSize),
     groupTimeoutMs: 0,
     checkpointDir: paths.checkpointDir,
+    weightsTransport: 'directory',
     model: 'builtin',
     engineConfigJson: JSON.stringify(engine),
     initialWeights,
-    ackWaitMs: 120_000,
-    maxBufferedTrajectories: Math.max(4096, a.groupsPerStep * a.groupSize * 4),
   };
 }
