@@ -163,7 +163,11 @@ export const RunSpecSchema = z
         domain: z.string().min(1),
         /** The domain's data folder (τ²: data/tau2/domains/<domain>). Not used by the local domain. */
         dataDir: z.string().optional(),
-        /** Task file instead of <dataDir>/tasks.json. */
+        /**
+         * Task file. Default: <dataDir>/tasks_release_37199f3.json where the folder holds it (τ² airline and retail:
+         * the release set, basis DB and COMMUNICATE, the leaderboard's), else <dataDir>/tasks.json. Evaluation refuses
+         * a set whose reward_basis needs NL_ASSERTION (tau2's HEAD retail tasks): there is no LLM judge.
+         */
         tasksFile: z.string().optional(),
         /** Split names from split_tasks.json for training and evaluation. */
         trainSplit: z.string().default('train'),

@@ -70,6 +70,7 @@ describe('heldOutTasks', () => {
       },
     };
     const h = await heldOutTasks(sandbox as never, S);
+    expect(h.tasksFile).toBe('');
     expect(calls).toEqual(['test', '']);
     expect(h.taskIds).toEqual(['x', 'y']);
     expect(h.info.get('y')).toEqual({ scenario: 'sy', taskJson: '{"id":"y"}' });
@@ -86,8 +87,14 @@ describe('heldOutTasks', () => {
 describe('evalCompletedEvent', () => {
   it('reports pass^1 as passRate with pass^k, the step, version and split', () => {
     const report = passReport([{ taskId: 'a', successes: 2, n: 2 }, { taskId: 'b', successes: 1, n: 2 }], 2, 1);
-    const e = evalCompletedEvent({ ...S, taskFile: 'tasks-small.json' }, 10, 7, { report, meanReward: 0.75, episodes: 4, terminations: { '1': 4 } }, 12.5);
-    expect(e).toMatchObject({ run: 'r', step: 10, final: true, policyVersion: 7, passRate: 0.75, passk: { '1': 0.75, '2': 0.5 }, tasks: 2, episodes: 4, seconds: 12.5, split: 'test', taskFile: 'tasks-small.json' });
+    const e = evalCompletedEvent({ ...S, taskFile: 'tasks-small.json' }, 10, 7, { report, meanReward: 0.75, episodes: 4, terminations: { '1': 4 }, basis: ['DB'] }, 12.5);
+    expect(e).toMatchObject({ run: 'r', step: 10, final: true, policyVersion: 7, passRate: 0.75, passk: { '1': 0.75, '2': 0.5 }, tasks: 2, episodes: 4, seconds: 12.5, split: 'test', taskFile: 'tasks-small.json', basis: ['DB'] });
     expect(JSON.parse(JSON.stringify(e))).toEqual(e);
+  });
+
+  it('names the task file the sandbox served and the basis of the tasks', () => {
+    const report = passReport([{ taskId: 'a', successes: 1, n: 1 }], 1, 1);
+    const r = { report, meanReward: 1, episodes: 1, terminations: {}, basis: ['DB', 'COMMUNICATE'], tasksFile: 'tasks_release_37199f3.json' };
+    expect(evalCompletedEvent(S, 10, 7, r, 1)).toMatchObject({ taskFile: 'tasks_release_37199f3.json', basis: ['DB', 'COMMUNICATE'] });
   });
 });

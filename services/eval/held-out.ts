@@ -69,7 +69,10 @@ export interface EvalCompletedEvent {
   seconds: number;
   domain: string;
   split: string;
+  /** The task file the sandbox served the tasks from (e.g. tasks_release_37199f3.json). */
   taskFile?: string;
+  /** The reward components the tasks are scored on (the union of their reward_basis; all computed). */
+  basis: string[];
   /** Episodes by termination (the Termination enum's number). */
   terminations: Record<string, number>;
 }
@@ -106,6 +109,8 @@ export function evalName(s: Pick<HeldOutSettings, 'steps'>, step: number): strin
 export interface HeldOutTasks {
   taskIds: string[];
   info: Map<string, TaskInfo>;
+  /** The task file the sandbox serves them from (empty from a sandbox that predates ListTasks.tasks_file). */
+  tasksFile: string;
 }
 
 /**
@@ -124,7 +129,7 @@ export async function heldOutTasks(sandbox: Pick<SandboxPort, 'listTasks'>, s: P
   }
   const tasks = s.maxTasks > 0 ? listed.tasks.slice(0, s.maxTasks) : listed.tasks;
   if (tasks.length === 0) throw new ParleyError('failed_precondition', `evaluation: domain '${s.domain}' has no task to evaluate in split '${s.split}'`, { field: 'data.evalSplit' });
-  return { taskIds: tasks.map((t) => t.id), info: new Map(tasks.map((t) => [t.id, { scenario: t.scenario, taskJson: t.taskJson }])) };
+  return { taskIds: tasks.map((t) => t.id), info: new Map(tasks.map((t) => [t.id, { scenario: t.scenario, taskJson: t.taskJson }])), tasksFile: listed.tasksFile ?? '' };
 }
 
 export interface HeldOutRequest {
@@ -135,6 +140,8 @@ export interface HeldOutRequest {
   /** The learner's policy version at that step: episodes need at least this version. */
   policyVersion: number;
   taskIds: string[];
+  /** The task file they come from (HeldOutTasks.tasksFile), reported in eval_completed. */
+  tasksFile?: string;
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
 }
@@ -167,6 +174,7 @@ export function heldOutRequest(s: HeldOutSettings, r: HeldOutRequest): EvalOptio
     label: `${r.name.replace(/[^A-Za-z0-9]+/g, '-')}-${r.step}`,
     minPolicyVersion: r.policyVersion,
     episodeAttempts: EPISODE_ATTEMPTS,
+    ...(r.tasksFile ? { tasksFile: r.tasksFile } : {}),
     ...(r.onProgress ? { onProgress: r.onProgress } : {}),
   };
 }
@@ -187,7 +195,9 @@ export function evalCompletedEvent(s: HeldOutSettings, step: number, policyVersi
     seconds,
     domain: s.domain,
     split: s.split,
-    ...(s.taskFile ? { taskFile: s.taskFile } : {}),
+    // What the sandbox served, else what the settings name.
+    ...(r.tasksFile || s.taskFile ? { taskFile: r.tasksFile || s.taskFile } : {}),
+    basis: r.basis,
     terminations: r.terminations,
   };
 }

@@ -8,7 +8,7 @@ export const DomainConfigSchema = z.object({
   name: z.string().min(1),
   /** Folder holding db.json, policy.md, tasks.json; default <dataDir>/<name>. */
   dataDir: z.string().optional(),
-  /** Task file to use instead of <folder>/tasks.json (e.g. tasks_release_37199f3.json). */
+  /** Task file; default <folder>/tasks_release_37199f3.json where the folder holds it (τ² airline, retail), else <folder>/tasks.json. */
   tasksFile: z.string().optional(),
 });
 

@@ -6,8 +6,9 @@ import type { Domain, Tau2Task } from './domain.js';
 import { dbHash } from './db-hash.js';
 import { Environment } from './environment.js';
 import { PyFloat, PyInt, parsePyJson, sameSortedDump } from './pyjson.js';
+import { rewardBasis, unscoredComponents, type ComponentName } from './reward-basis.js';
 
-export type ComponentName = 'DB' | 'COMMUNICATE' | 'ACTION' | 'ENV_ASSERTION' | 'NL_ASSERTION';
+export type { ComponentName };
 
 export interface EvalMessage {
   role: 'system' | 'user' | 'assistant' | 'tool';
@@ -30,8 +31,6 @@ export interface EvaluationResult {
   goldDbHash: string;
   skipped: string[];
 }
-
-const DEFAULT_BASIS: ComponentName[] = ['DB', 'COMMUNICATE'];
 
 /** Python `==` over JSON values: 1 == 1.0, dicts by keys, lists in order. */
 export function pyEquals(a: unknown, b: unknown): boolean {
@@ -213,7 +212,7 @@ export function evaluateEpisode(
   opts: { hashes?: boolean } = {},
 ): EvaluationResult {
   const criteria = task.evaluation_criteria;
-  const basis = (criteria?.reward_basis ?? DEFAULT_BASIS) as ComponentName[];
+  const basis = rewardBasis(task);
   if (!criteria) {
     // tau2 evaluate_simulation: a task without evaluation criteria scores 1 when the episode stopped.
     const components: RewardComponentResult[] = (['DB', 'COMMUNICATE', 'ACTION', 'ENV_ASSERTION'] as const).map((name) => ({
@@ -254,7 +253,7 @@ export function evaluateEpisode(
     inBasis: basis.includes(name),
     detail: parts[name].detail,
   }));
-  const skipped = basis.includes('NL_ASSERTION') && (task.evaluation_criteria?.nl_assertions?.length ?? 0) > 0 ? ['NL_ASSERTION'] : [];
+  const skipped: string[] = unscoredComponents(task);
   let reward = stopped ? 1 : 0;
   for (const c of components) if (c.inBasis) reward *= c.value;
   return { reward, components, dbHash: dbHashNow, goldDbHash, skipped };

@@ -11,4 +11,5 @@ export { replayTask, type ReplayResult } from './replay.js';
 export { renderScenario } from './scenario.js';
 export { serveSandbox, type RunningSandbox } from './serve.js';
 export { loadDomains, SandboxService, type LoadedDomain } from './service.js';
-export { loadSplits, loadTasks } from './tasks.js';
+export { COMPONENT_NAMES, DEFAULT_REWARD_BASIS, rewardBasis, unscoredComponents, type ComponentName } from './reward-basis.js';
+export { RELEASE_TASKS_FILE, defaultTasksFile, loadSplits, loadTasks } from './tasks.js';

@@ -3,7 +3,7 @@
 
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { ParleyError } from '../core/errors.js';
 import type { CallContext } from '../core/grpc.js';
 import { Counter, Gauge, Histogram, getOrCreate, metricsRegistry, type Registry } from '../core/metrics.js';
@@ -18,12 +18,14 @@ import { cachedGoldState, evaluateEpisode, type EvalMessage, type GoldCache } fr
 import { parsePyJson } from './pyjson.js';
 import { renderScenario } from './scenario.js';
 import { SessionStore } from './sessions.js';
-import { loadSplits, loadTasks } from './tasks.js';
+import { defaultTasksFile, loadSplits, loadTasks } from './tasks.js';
 import { ToolArgumentError } from './tool-runner.js';
 
 
 export interface LoadedDomain {
   domain: Domain;
+  /** The file name of the task set served (ListTasks reports it). */
+  tasksFile: string;
   tasks: Map<string, Tau2Task>;
   splits: Record<string, string[]>;
   initialHash: string;
@@ -53,9 +55,12 @@ export function loadDomains(config: SandboxConfig): Map<string, LoadedDomain> {
     const dir = resolve(spec.dataDir ?? join(config.dataDir, spec.name));
     if (!existsSync(dir)) throw new Error(`domain '${spec.name}': data folder ${dir} does not exist (set dataDir / PARLEY_DATA_DIR to a tau2 data folder)`);
     const domain = loadDomain(spec.name, dir);
-    const tasks = loadTasks(spec.tasksFile ? resolve(spec.tasksFile) : join(dir, 'tasks.json'));
+    // τ² airline and retail default to the release task set (the leaderboard's basis, DB and COMMUNICATE).
+    const tasksFile = spec.tasksFile ? resolve(spec.tasksFile) : defaultTasksFile(dir);
+    const tasks = loadTasks(tasksFile);
     out.set(spec.name, {
       domain,
+      tasksFile: basename(tasksFile),
       tasks: new Map(tasks.map((t) => [t.id, t])),
       splits: loadSplits(dir),
       initialHash: new Environment(domain).dbHash(),
@@ -167,7 +172,7 @@ export class SandboxService {
         const keep = new Set(ids);
         tasks = tasks.filter((t) => keep.has(t.id));
       }
-      return { tasks: tasks.map((t) => ({ id: t.id, scenario: renderScenario(t), taskJson: JSON.stringify(t) })) };
+      return { tasks: tasks.map((t) => ({ id: t.id, scenario: renderScenario(t), taskJson: JSON.stringify(t) })), tasksFile: d.tasksFile };
     },
 
     openSession: (req: { domain: string; taskId: string; sessionId: string; fork?: boolean; knownSchemaDigest?: string }) => {

@@ -6,6 +6,22 @@ import type { Tau2Task } from './domain.js';
 import { parsePyJson } from './pyjson.js';
 
 /**
+ * The τ²-bench release task set (tasks.json at commit 37199f3, renamed; see the data's SOURCE.md): every task's
+ * reward_basis is DB and COMMUNICATE, as on the leaderboard. tau2's HEAD tasks.json puts NL_ASSERTION (an
+ * LLM judge) in the basis of 112 of 114 retail tasks.
+ */
+export const RELEASE_TASKS_FILE = 'tasks_release_37199f3.json';
+
+/**
+ * The task file a domain folder is served from when none is configured: the release set where the folder
+ * holds it (τ² airline and retail), else tasks.json (telecom's is the release set already; mock; local).
+ */
+export function defaultTasksFile(domainDir: string): string {
+  const release = join(domainDir, RELEASE_TASKS_FILE);
+  return existsSync(release) ? release : join(domainDir, 'tasks.json');
+}
+
+/**
  * Reads a tau2 task file (a JSON array of tasks). Numbers keep Python's int/float distinction.
  * Throws naming the file when it is missing, not JSON, or not an array of objects with string ids.
  */

@@ -93,7 +93,7 @@ function evaluatorDouble(successes = 1) {
       });
     }
     const report = passReport(o.taskIds.map((taskId) => ({ taskId, successes, n: o.k })), o.k, o.seed);
-    return { report, meanReward: successes / o.k, episodes: o.taskIds.length * o.k, terminations: { '1': o.taskIds.length * o.k } };
+    return { report, meanReward: successes / o.k, episodes: o.taskIds.length * o.k, terminations: { '1': o.taskIds.length * o.k }, basis: ['DB'] };
   };
   return { fn, calls, holdAt: (step: number) => (hold = { step }), released: () => hold?.release };
 }

@@ -216,7 +216,7 @@ export class RunEvaluator {
     const result = await this.evaluateFn(
       this.deps.ports,
       this.tasks.info,
-      heldOutRequest(s, { name, step, policyVersion, taskIds: this.tasks.taskIds, signal: this.abort.signal }),
+      heldOutRequest(s, { name, step, policyVersion, taskIds: this.tasks.taskIds, tasksFile: this.tasks.tasksFile, signal: this.abort.signal }),
     );
     const event = evalCompletedEvent(s, step, policyVersion, result, (performance.now() - started) / 1000);
     await ledger.finish(event);

@@ -20,6 +20,8 @@ export interface LocalActors {
   policy: ClientOf<typeof Policy>;
   domain: LoadedDomain;
   info: Map<string, TaskInfo>;
+  /** The file name of the task set the sandbox serves (ListTasks' tasks_file). */
+  tasksFile: string;
   close(): void;
 }
 
@@ -75,6 +77,7 @@ export async function startLocalActors(o: ActorOptions): Promise<LocalActors> {
     policy: policyClient,
     domain: domains.get(name)!,
     info: new Map(listed.tasks.map((t) => [t.id, { scenario: t.scenario, taskJson: t.taskJson }])),
+    tasksFile: listed.tasksFile,
     close: () => {
       sandbox.stop();
       users.close();

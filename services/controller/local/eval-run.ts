@@ -33,6 +33,9 @@ export interface EvalRunOptions {
 
 export interface EvalRunResult {
   domain: string;
+  /** The task set evaluated (e.g. tasks_release_37199f3.json) and the reward components it is scored on. */
+  tasksFile: string;
+  basis: string[];
   k: number;
   tasks: number;
   pass: Record<string, { value: number; low: number; high: number }>;
@@ -85,15 +88,20 @@ export async function runEvaluation(spec: RunSpec, o: EvalRunOptions): Promise<E
     const actors = await startLocalActors({ spec, dataRoot, domainDir, model, backend, registry, logger: o.logger, user: o.user });
     closers.push(() => actors.close());
     const taskIds = evalTaskIds(spec, actors.domain);
+    o.progress.log(`evaluating ${taskIds.length} tasks of ${spec.data.domain}/${actors.tasksFile}`);
     const r = await evaluate(actors.ports, actors.info, {
+      tasksFile: actors.tasksFile,
       run: spec.name, domain: spec.data.domain, taskIds, k: o.k, mode: spec.rollout.mode,
       // The last stage's horizon in MUA mode; none in τ² mode.
       horizon: evalHorizon(spec.rollout.mode, { horizons: spec.horizon.horizons, everySteps: spec.horizon.everySteps }, Number.MAX_SAFE_INTEGER),
       concurrency: spec.rollout.concurrency, episode: episodeOptions(spec), seed: spec.seed, label: 'eval',
       onProgress: (d, t) => o.progress.status(`evaluating: ${d}/${t} episodes`),
     });
+    o.progress.log(`reward basis ${r.basis.join(' × ')} (task file ${actors.tasksFile})`);
     const result: EvalRunResult = {
       domain: spec.data.domain,
+      tasksFile: actors.tasksFile,
+      basis: r.basis,
       k: o.k,
       tasks: taskIds.length,
       pass: r.report.passk,

@@ -110,12 +110,12 @@ export async function runLocal(spec: RunSpec, o: LocalRunOptions): Promise<RunRe
     const runEval = async (label: string, step: number, policyVersion: number): Promise<EvalSummary> => {
       const evalStarted = Date.now();
       const r = await evaluate(ports, heldOut.info, heldOutRequest(evalSettings, {
-        name: label, step, policyVersion, taskIds: heldOut.taskIds,
+        name: label, step, policyVersion, taskIds: heldOut.taskIds, tasksFile: heldOut.tasksFile,
         onProgress: (d, t) => progress.status(`evaluating (${label}): ${d}/${t} episodes`),
       }));
       if (isEvalStep(evalSettings, step)) await publishEvalCompleted(bus, evalCompletedEvent(evalSettings, step, policyVersion, r, (Date.now() - evalStarted) / 1000));
       const terms = Object.entries(r.terminations).map(([k, v]) => `${Termination[Number(k)] ?? k} ${v}`).join(', ');
-      say(`held-out ${label}: pass^1 ${r.report.pass1.value.toFixed(3)} [${r.report.pass1.low.toFixed(3)}, ${r.report.pass1.high.toFixed(3)}], ${Object.entries(r.report.passk).map(([k, e]) => `pass^${k} ${e.value.toFixed(3)}`).join(' ')} (${terms})`);
+      say(`held-out ${label} (${heldOut.tasksFile || 'tasks'}, basis ${r.basis.join('+')}): pass^1 ${r.report.pass1.value.toFixed(3)} [${r.report.pass1.low.toFixed(3)}, ${r.report.pass1.high.toFixed(3)}], ${Object.entries(r.report.passk).map(([k, e]) => `pass^${k} ${e.value.toFixed(3)}`).join(' ')} (${terms})`);
       return summarizePass(r.report);
     };
 
