@@ -238,6 +238,9 @@ class Engine:
                                        f"{getattr(self.cfg, name)}; Init with the checkpoint's sizes")
         if req.reference:
             trainable = dict(self.reference.named_parameters())
+            if not trainable:  # a LoRA policy's reference is the same network with its adapters off
+                raise precondition("LoadWeights with reference: true is not supported with config_json.lora "
+                                   "yet: the reference is the Init model (adapters disabled)")
         else:
             trainable = {n: p for n, p in self.policy.named_parameters() if p.requires_grad}
         if set(ck.weights) != set(trainable):

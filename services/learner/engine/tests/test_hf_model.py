@@ -156,6 +156,11 @@ class TinyQwen3Test(unittest.TestCase):
             self.assertEqual(logprobs(b), expected)
             self.assertEqual(sft_step(a), sft_step(b))  # the optimizer's moments came along too
 
+            with self.assertRaises(EngineError) as ctx:  # not yet: the reference of LoRA is the Init model
+                b.load_weights(pb.TrainerLoadWeightsRequest(path=path, reference=True))
+            self.assertEqual(ctx.exception.code.name, "FAILED_PRECONDITION")
+            self.assertIn("reference: true is not supported with config_json.lora", ctx.exception.message)
+
             # The export is a PEFT adapter folder (what vLLM loads): on the base model it scores the same.
             export = os.path.join(path, "export")
             self.assertTrue(os.path.isfile(os.path.join(export, "adapter_config.json")))
