@@ -1,14 +1,15 @@
 // Engine benchmark: the PyTorch engine's training-step time for the builtin model (learned and ALiBi
 // positions), from services/learner/engine/bench_step.py, recorded in bench/RESULTS.md.
-// Run: npx tsx bench/engine/bench.ts [--python /usr/bin/python3]
+// Run: npx tsx bench/engine/bench.ts [--python PATH]   (default: the engine's interpreter, as parley run picks it)
 
 import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { enginePython } from '../../services/learner/index.js';
 import { writeResultsSection } from '../results.js';
 
-const { values } = parseArgs({ options: { python: { type: 'string', default: process.env.PARLEY_PYTHON ?? '/usr/bin/python3' } } });
+const { values } = parseArgs({ options: { python: { type: 'string', default: enginePython() } } });
 const engineDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'services', 'learner', 'engine');
 const configs = [
   { batch: 16, seq: 256, dModel: 128, layers: 2, vocab: 1252 },
