@@ -10,7 +10,10 @@ APT_PACKAGES=(nats-server protobuf-compiler protobuf-compiler-grpc prometheus)
 # The engine's interpreter, for the Python suite and the TypeScript tests that start the engine: PARLEY_PYTHON
 # when set, else the project's .venv-engine (torch 2.x, transformers, peft from PyPI; made or updated here).
 if [ -z "${PARLEY_PYTHON:-}" ]; then
-  PARLEY_PYTHON=$(bash scripts/setup-engine-env.sh)
+  PARLEY_PYTHON=$(bash scripts/setup-engine-env.sh) || {
+    echo "could not make .venv-engine (above); PARLEY_PYTHON=/usr/bin/python3 tests with Debian's python3-torch instead (the Hugging Face model tests then skip, or fail under CI=true)" >&2
+    exit 2
+  }
 fi
 export PARLEY_PYTHON
 PYTHON=$PARLEY_PYTHON
