@@ -277,6 +277,7 @@ export class WeightFollower {
     if (e.version > this.served) {
       const started = performance.now();
       const folder = await this.fetcher.fetch(e);
+      const fetched = performance.now();
       try {
         const res = await this.deps.policy.loadWeights({ version: BigInt(e.version), uri: loadPath(folder, e.kind), kind: e.kind });
         this.setServed(Number(res.version));
@@ -289,7 +290,8 @@ export class WeightFollower {
       const seconds = (performance.now() - started) / 1000;
       this.lastLoad = { version: e.version, seconds, loadedAtMs: Date.now() };
       this.deps.metrics?.weightLoadSeconds.observe(seconds);
-      this.deps.logger?.info({ version: e.version, seconds, replica: this.o.replica, transport: e.transport }, 'weights loaded');
+      // Where the time went: the download (object store) and the backend's load (e.g. waiting for its engine).
+      this.deps.logger?.info({ version: e.version, seconds, fetchSeconds: (fetched - started) / 1000, replica: this.o.replica, transport: e.transport }, 'weights loaded');
     }
     // Version 0 is the learner's starting point, which a replica serves as its initial weights: nothing to report.
     if (e.version !== this.served || e.version === 0) return;

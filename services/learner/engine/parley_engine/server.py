@@ -1,4 +1,5 @@
-"""The gRPC face of the engine: parley.v1.Trainer over one Engine (calls serialised by a lock) and
+"""The gRPC face of the engine: parley.v1.Trainer over one Engine (calls serialised by a TurnLock that
+lets weight changes go before waiting Sample calls) and
 grpc.health.v1.Health for probes; EngineError becomes its status code, anything else INTERNAL."""
 
 import logging
@@ -13,6 +14,7 @@ import torch
 from . import gen  # noqa: F401  (puts the generated packages on sys.path)
 from .engine import Engine
 from .errors import EngineError
+from .turn_lock import TurnLock
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from parley.v1 import trainer_pb2 as pb
 from parley.v1 import trainer_pb2_grpc as pb_grpc
@@ -27,13 +29,14 @@ _OOM = tuple(t for t in (getattr(torch.cuda, "OutOfMemoryError", None),) if t is
 class TrainerService(pb_grpc.TrainerServicer):
     def __init__(self, engine: Optional[Engine] = None):
         self.engine = engine or Engine()
-        self._lock = threading.Lock()
+        self._lock = TurnLock()
 
     def _call(self, method: str, context, work: Callable[[], object], summary: str = ""):
         started = time.perf_counter()
         code = grpc.StatusCode.OK
         try:
-            with self._lock:
+            # Sampling waits for anything that changes the weights (LoadWeights above all, on a policy's engine).
+            with self._lock.hold(priority=method != "Sample"):
                 return work()
         except EngineError as e:
             code, message = e.code, e.message
