@@ -61,14 +61,7 @@ export function registerRunCommand(program: Command): void {
       const spec = readRunSpec(resolve(specPath), overrides);
       const logger = createLogger('run', process.env.PARLEY_LOG_LEVEL ?? 'warn');
       const progress = new Progress();
-      const controller = new AbortController();
-      const onSignal = () => {
-        if (controller.signal.aborted) process.exit(130);
-        progress.log('stopping: finishing the current step and writing a checkpoint (Ctrl-C again to quit at once)');
-        controller.abort();
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
+      const stop = abortOnSignals(() => progress.log('stopping: finishing the current step and writing a checkpoint (Ctrl-C again to quit at once)'));
       try {
         const report = await runLocal(spec, {
           out: opts.out,
@@ -77,7 +70,7 @@ export function registerRunCommand(program: Command): void {
           metricsPort: Number(opts.metricsPort),
           python: opts.python,
           logger,
-          signal: controller.signal,
+          signal: stop.signal,
           progress,
         });
         progress.done();
@@ -91,10 +84,28 @@ export function registerRunCommand(program: Command): void {
         if ((e as { interrupted?: boolean }).interrupted) process.exit(130);
         throw e;
       } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
+        stop.dispose();
       }
     });
+}
+
+/** SIGINT/SIGTERM abort the returned signal (after `onFirst`); a second one exits at once. dispose() removes the handlers. */
+function abortOnSignals(onFirst: () => void): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const onSignal = () => {
+    if (controller.signal.aborted) process.exit(130);
+    onFirst();
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
 }
 
 const KILL = /^(sandbox|userSimulator|policy|learner|rollout|coordinator)@([0-9]+)$/;
@@ -114,10 +125,7 @@ async function runPodsCommand(path: string, overrides: Record<string, unknown>, 
   const timeout = opts.timeout === undefined ? undefined : Number(opts.timeout);
   if (timeout !== undefined && !(timeout > 0)) throw new CliError(`--timeout: expected seconds > 0, got '${opts.timeout}'`);
   const progress = new Progress();
-  const controller = new AbortController();
-  const onSignal = () => controller.abort();
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const stop = abortOnSignals(() => progress.log('stopping: deleting the pods (SIGTERM, then SIGKILL after their grace period; Ctrl-C again to quit at once)'));
   try {
     const report = await runPods(doc, {
       out: opts.out,
@@ -127,7 +135,7 @@ async function runPodsCommand(path: string, overrides: Record<string, unknown>, 
       timeoutMs: timeout === undefined ? undefined : timeout * 1000,
       logger: createLogger('pods', process.env.PARLEY_LOG_LEVEL ?? 'warn'),
       progress,
-      signal: controller.signal,
+      signal: stop.signal,
     });
     progress.done();
     const last = report.iterations.at(-1);
@@ -138,8 +146,7 @@ async function runPodsCommand(path: string, overrides: Record<string, unknown>, 
     );
   } finally {
     progress.done();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    stop.dispose();
   }
 }
 

@@ -6,20 +6,13 @@
 import type { Bus } from '../core/bus/index.js';
 import { ParleyError } from '../core/errors.js';
 import { runSubjects } from '../core/run-subjects.js';
-import { DEFAULT_EPISODE_OPTIONS, type TaskInfo } from '../rollout/episode.js';
+import { DEFAULT_EPISODE_OPTIONS, type EpisodeOptions, type TaskInfo } from '../rollout/episode.js';
 import { horizonAt, type HorizonSchedule } from '../rollout/horizon.js';
 import type { SandboxPort } from '../rollout/ports.js';
 import type { EvalOptions, EvalResult } from './evaluator.js';
 
 /** The episode settings of evaluation episodes (the run's rollout settings). */
-export interface HeldOutEpisodeSettings {
-  maxSteps: number;
-  maxToolErrors: number;
-  maxContextTokens: number;
-  temperature: number;
-  topP: number;
-  maxTokensPerTurn: number;
-}
+export type HeldOutEpisodeSettings = Pick<EpisodeOptions, 'maxSteps' | 'maxToolErrors' | 'maxContextTokens' | 'temperature' | 'topP' | 'maxTokensPerTurn'>;
 
 /** Everything the held-out evaluation of a run needs, resolved from its spec. */
 export interface HeldOutSettings {

@@ -111,8 +111,9 @@ export class LocalPod {
    */
   async start(): Promise<void> {
     const spec = this.planned.spec;
-    for (const c of [...(spec.initContainers ?? []), ...spec.containers]) this.env.image(c.image ?? '', `${this.name}/${c.name}`);
     this.prepareVolumes();
+    // What cannot run here fails the pod before any process starts: an image without a local command, a Secret.
+    for (const c of [...(spec.initContainers ?? []), ...spec.containers]) this.containerEnv(c, this.env.image(c.image ?? '', `${this.name}/${c.name}`));
     this.phase = 'Initializing';
     for (const c of spec.initContainers ?? []) {
       const rc = this.track(c);
@@ -179,7 +180,10 @@ export class LocalPod {
         await this.sleep(this.backoff(rc.restarts));
       }
     };
-    void loop();
+    loop().catch((e: unknown) => {
+      this.phase = 'Failed';
+      this.failure = `${this.name}/${c.name}: ${(e as Error).message}`;
+    });
   }
 
   /** Runs the container once; resolves its exit code (or 128+signal). */

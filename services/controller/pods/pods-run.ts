@@ -190,6 +190,8 @@ export async function runPods(doc: unknown, o: PodsRunOptions): Promise<PodsRepo
     let failure: Error | undefined;
 
     const checkPods = () => {
+      const failed = pods.find((p) => p.phase === 'Failed');
+      if (failed) return new ParleyError('failed_precondition', `pod ${failed.name} failed: ${failed.failure ?? 'unknown reason'}`);
       for (const p of pods) {
         if (p.planned.maxRestarts >= 0 && p.restarts > p.planned.maxRestarts) {
           const logs = (p.planned.spec.containers ?? []).map((c) => {
