@@ -92,6 +92,17 @@ export function streamConformance(open: OpenBus): void {
     expect((await bus.streamInfo(name)).messages).toBe(0);
   });
 
+  it('removes the oldest messages once the stream holds more than maxBytes', async (ctx) => {
+    const bus = await open(ctx);
+    const { name, subject } = await makeStream(bus, { maxBytes: 4096 });
+    const payload = new Uint8Array(1500);
+    for (let i = 0; i < 5; i++) await bus.publish(`${subject}.m`, payload);
+    const state = await bus.streamInfo(name);
+    expect(state.lastSeq).toBe(5);
+    expect(state.messages).toBe(2);
+    expect(state.firstSeq).toBe(4);
+  });
+
   it('ensureStream is idempotent, updates settings, and refuses incompatible changes', async (ctx) => {
     const bus = await open(ctx);
     const { name, subject } = await makeStream(bus, { retention: 'workqueue' });

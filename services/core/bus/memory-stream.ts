@@ -1,4 +1,4 @@
-// In-process streams and durable consumer state: storage with dedup and max age, work-queue removal,
+// In-process streams and durable consumer state: storage with dedup, max age and max bytes, work-queue removal,
 // and per-durable delivery (ack wait and nak timers, redelivery first, maxDeliver, maxAckPending).
 
 import type { TimerSet } from './async-queue.js';
@@ -20,11 +20,19 @@ export interface Delivery {
   count: number;
 }
 
+/** A message's size as max bytes counts it: payload, subject and headers. */
+function storedSize(m: StoredMessage): number {
+  let n = m.data.byteLength + m.subject.length;
+  for (const [k, v] of Object.entries(m.headers)) n += k.length + v.length;
+  return n;
+}
+
 export class MemStream {
   readonly messages = new Map<number, StoredMessage>(); // insertion order is seq order
   readonly consumers = new Map<string, ConsumerCore>();
   private readonly dedup = new Map<string, { seq: number; time: number }>();
   private last = 0;
+  private bytes = 0;
 
   constructor(
     public config: StreamConfig,
@@ -50,18 +58,26 @@ export class MemStream {
     const headers = { ...opts.headers, ...(opts.msgId === undefined ? {} : { [MSG_ID_HEADER]: opts.msgId }) };
     const msg: StoredMessage = { seq, subject, data: new Uint8Array(data), headers, time: now };
     this.messages.set(seq, msg);
+    this.bytes += storedSize(msg);
     if (opts.msgId !== undefined) this.dedup.set(opts.msgId, { seq, time: now });
+    this.prune(now);
     for (const c of this.consumers.values()) c.onPublish(msg);
     return { seq, duplicate: false };
   }
 
-  /** Drops messages past max age and msgIds past the duplicate window. */
+  /** Drops messages past max age, the oldest beyond max bytes, and msgIds past the duplicate window. */
   prune(now = Date.now()): void {
-    const { maxAgeMs, duplicateWindowMs } = this.config;
+    const { maxAgeMs, maxBytes, duplicateWindowMs } = this.config;
     if (maxAgeMs !== undefined) {
       for (const m of this.messages.values()) {
         if (now - m.time < maxAgeMs) break;
-        this.messages.delete(m.seq);
+        this.remove(m.seq);
+      }
+    }
+    if (maxBytes !== undefined) {
+      for (const m of this.messages.values()) {
+        if (this.bytes <= maxBytes) break;
+        this.remove(m.seq);
       }
     }
     for (const [id, d] of this.dedup) {
@@ -72,7 +88,14 @@ export class MemStream {
 
   /** Work-queue retention: an acked or termed message leaves the stream. */
   settled(seq: number): void {
-    if (this.config.retention === 'workqueue') this.messages.delete(seq);
+    if (this.config.retention === 'workqueue') this.remove(seq);
+  }
+
+  private remove(seq: number): void {
+    const m = this.messages.get(seq);
+    if (!m) return;
+    this.messages.delete(seq);
+    this.bytes -= storedSize(m);
   }
 
   state(): StreamState {

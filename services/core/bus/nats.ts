@@ -112,6 +112,7 @@ class NatsBus implements Bus {
       subjects: [...config.subjects],
       duplicate_window: nanos(config.duplicateWindowMs),
       max_age: nanos(config.maxAgeMs ?? 0),
+      max_bytes: config.maxBytes ?? -1,
     };
     const ctx = `stream ${config.name}`;
     try {

@@ -87,6 +87,8 @@ export interface StreamConfig {
   duplicateWindowMs: number;
   /** Messages older than this are removed. Absent: kept forever. */
   maxAgeMs?: number;
+  /** When the stored messages pass this size, the oldest are removed (bytes). Absent: no bound. */
+  maxBytes?: number;
 }
 
 export interface StreamState {

@@ -116,6 +116,7 @@ export function checkStreamConfig(c: StreamConfig): void {
     checkPositive('maxAgeMs', c.maxAgeMs);
     if (c.duplicateWindowMs > c.maxAgeMs) invalid(`stream ${c.name}: duplicateWindowMs must not exceed maxAgeMs`);
   }
+  if (c.maxBytes !== undefined) checkPositive('maxBytes', c.maxBytes, true);
 }
 
 export function checkConsumerConfig(c: ConsumerConfig): void {
