@@ -1,6 +1,7 @@
 // Parses tau2 `calculate` expressions the way CPython 3.11's `eval` does for the characters the tool
 // admits: the same grammar and two-pass PEG error reporting, so syntax errors read identically.
 
+import type { CalcBudget } from './calc-budget.js';
 import type { Tok } from './calc-tokenizer.js';
 import { NEVER_CLOSED, PyMemoryError, PyRecursionError, PySyntaxError, tokenize } from './calc-tokenizer.js';
 
@@ -350,11 +351,13 @@ class Parser {
 /**
  * Parses `src` as CPython's `eval` would (leading spaces stripped). Returns the expression tree, or throws
  * what Python raises for this input: PySyntaxError, PyRecursionError (too deep for the compiler) or
- * PyMemoryError (too deep for the parser), each carrying Python's message.
+ * PyMemoryError (too deep for the parser), each carrying Python's message; or CalcBudgetError, before
+ * parsing, for more tokens than the budget admits.
  */
-export function parseCalcExpression(src: string): CalcNode {
+export function parseCalcExpression(src: string, budget?: CalcBudget): CalcNode {
   const stripped = src.replace(/^ +/, '');
   const { toks, level } = tokenize(stripped);
+  budget?.tokens(toks.length);
   const parser = new Parser(toks, level > 0);
   const tree = parser.parse(false);
   if (tree) {

@@ -4,6 +4,7 @@
 import type { ToolDef } from '../../domain.js';
 import { ToolError } from '../../domain.js';
 import { pyFloatRepr } from '../../pyjson.js';
+import { CalcBudget, type CalcLimits } from './calc-budget.js';
 import type { CalcNode } from './calc-parser.js';
 import { parseCalcExpression } from './calc-parser.js';
 import type { PyValue } from './py-arith.js';
@@ -41,7 +42,8 @@ function pyValueStr(v: PyValue): string {
   }
 }
 
-function evaluate(node: CalcNode): PyValue {
+/** Evaluates the tree left to right as CPython does, charging integer work to `budget`. */
+function evaluate(node: CalcNode, budget: CalcBudget): PyValue {
   switch (node.k) {
     case 'int':
       return { t: 'int', v: node.v };
@@ -52,15 +54,15 @@ function evaluate(node: CalcNode): PyValue {
     case 'ellipsis':
       return { t: 'ellipsis' };
     case 'unary':
-      return unary(node.op, evaluate(node.x));
+      return unary(node.op, evaluate(node.x, budget));
     case 'bin': {
-      const l = evaluate(node.l);
-      return binary(node.op, l, evaluate(node.r));
+      const l = evaluate(node.l, budget);
+      return binary(node.op, l, evaluate(node.r, budget), budget);
     }
     case 'call': {
-      const fn = evaluate(node.fn);
+      const fn = evaluate(node.fn, budget);
       if (node.arg) {
-        const arg = evaluate(node.arg.x);
+        const arg = evaluate(node.arg.x, budget);
         if (node.arg.star === '*' && arg.t !== 'tuple') {
           throw new ToolError(`${pyValueStr(fn)} argument after * must be an iterable, not ${typeName(arg)}`);
         }
@@ -76,15 +78,17 @@ function evaluate(node: CalcNode): PyValue {
 /**
  * tau2's calculate: `str(round(float(eval(expression)), 2))`, restricted to `0-9 + - * / ( ) . space`.
  * Throws ToolError with the message Python gives: `Invalid characters in expression`, a SyntaxError
- * text such as `invalid syntax (<string>, line 1)`, `division by zero`, and so on.
+ * text such as `invalid syntax (<string>, line 1)`, `division by zero`, and so on; or, where Python would
+ * compute for seconds or more, `calculation too large: ...` (the `limits`, before the work is done).
  */
-export function calculate(expression: string): string {
+export function calculate(expression: string, limits?: CalcLimits): string {
   if (typeof expression !== 'string') throw new ToolError(`'${typeof expression}' object is not iterable`);
   for (const ch of expression) {
     if (!ALLOWED.has(ch)) throw new ToolError('Invalid characters in expression');
   }
   try {
-    const value = toFloat(evaluate(parseCalcExpression(expression)));
+    const budget = new CalcBudget(limits);
+    const value = toFloat(evaluate(parseCalcExpression(expression, budget), budget));
     return pyFloatStr(pyRound(value, 2));
   } catch (e) {
     if (e instanceof ToolError) throw e;

@@ -1,6 +1,7 @@
 // Python 3.11 arithmetic on the values `calculate` can produce (int, float, complex, the empty tuple and
 // Ellipsis), with CPython's results and error messages, so tau2's calculate tool is reproduced exactly.
 
+import type { CalcBudget } from './calc-budget.js';
 import { exactPow } from './exact-pow.js';
 
 /** A Python runtime error as `str(exception)` shows it. */
@@ -17,12 +18,6 @@ export type PyValue =
 
 export type BinOp = '+' | '-' | '*' | '/' | '//' | '**';
 
-/**
- * Python's ints grow until memory runs out (MemoryError, whose message is empty). We stop at 2^24 bits,
- * far beyond anything a price calculation needs, and report it the same way.
- */
-const MAX_INT_BITS = 1n << 24n;
-const TOO_LARGE = '';
 const TWO53 = 1n << 53n;
 const SSIZE_MAX = (1n << 63n) - 1n;
 
@@ -34,9 +29,20 @@ function bitLength(n: bigint): bigint {
   return BigInt((n < 0n ? -n : n).toString(2).length);
 }
 
-function checkIntSize(n: bigint): bigint {
-  if (bitLength(n) > MAX_INT_BITS) throw new PyRuntimeError(TOO_LARGE);
-  return n;
+/** The bit length of |n| as a number (0 for 0), from its hex digits: a quarter of the binary string. */
+function bitCount(n: bigint): number {
+  if (n === 0n) return 0;
+  const hex = (n < 0n ? -n : n).toString(16);
+  return hex.length * 4 - (Math.clz32(parseInt(hex[0]!, 16)) - 28);
+}
+
+/** log2|n| for n != 0, close enough to size a power before computing it. */
+function log2Abs(n: bigint): number {
+  const a = n < 0n ? -n : n;
+  const bits = bitCount(a);
+  if (bits <= 1000) return Math.log2(Number(a));
+  const shift = bits - 64;
+  return shift + Math.log2(Number(a >> BigInt(shift)));
 }
 
 /** Python float(int): correctly rounded; OverflowError past the largest double. */
@@ -219,16 +225,21 @@ function repeatTuple(count: PyValue): PyValue {
   return { t: 'tuple' };
 }
 
-function intPow(a: bigint, b: bigint): PyValue {
+function intPow(a: bigint, b: bigint, budget: CalcBudget): PyValue {
   if (b < 0n) return floatPow(intToFloat(a), intToFloat(b));
   if (a === 0n || a === 1n) return int(b === 0n ? 1n : a);
   if (a === -1n) return int(b % 2n === 0n ? 1n : -1n);
-  if (bitLength(a) * b > MAX_INT_BITS) throw new PyRuntimeError(TOO_LARGE);
+  // |a| >= 2: the result has floor(b * log2|a|) + 1 bits, sized here before anything is computed.
+  const limit = BigInt(budget.limits.maxIntBits);
+  budget.intBits(b > limit ? Infinity : Math.floor(Number(b) * log2Abs(a)) + 1);
   return int(a ** b);
 }
 
-/** Python `a <op> b`. Throws PyRuntimeError with CPython's message. */
-export function binary(op: BinOp, a: PyValue, b: PyValue): PyValue {
+/**
+ * Python `a <op> b`. Throws PyRuntimeError with CPython's message, or CalcBudgetError (before computing
+ * it) for an integer result beyond the budget's size or total work.
+ */
+export function binary(op: BinOp, a: PyValue, b: PyValue, budget: CalcBudget): PyValue {
   if (!isNumber(a) || !isNumber(b)) {
     if (op === '+' && a.t === 'tuple') {
       if (b.t === 'tuple') return { t: 'tuple' };
@@ -241,18 +252,20 @@ export function binary(op: BinOp, a: PyValue, b: PyValue): PyValue {
   if (a.t === 'int' && b.t === 'int') {
     switch (op) {
       case '+':
-        return int(checkIntSize(a.v + b.v));
       case '-':
-        return int(checkIntSize(a.v - b.v));
+        budget.intBits(Math.max(bitCount(a.v), bitCount(b.v)) + 1);
+        return int(op === '+' ? a.v + b.v : a.v - b.v);
       case '*':
-        if (bitLength(a.v) + bitLength(b.v) > MAX_INT_BITS + 1n) throw new PyRuntimeError(TOO_LARGE);
+        budget.intBits(bitCount(a.v) + bitCount(b.v));
         return int(a.v * b.v);
       case '/':
+        budget.intBits(Math.max(bitCount(a.v), bitCount(b.v)));
         return flt(intTrueDiv(a.v, b.v));
       case '//':
+        budget.intBits(Math.max(bitCount(a.v), bitCount(b.v)));
         return int(floorDivInt(a.v, b.v));
       case '**':
-        return intPow(a.v, b.v);
+        return intPow(a.v, b.v, budget);
     }
   }
   if (a.t === 'complex' || b.t === 'complex') {
