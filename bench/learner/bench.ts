@@ -7,7 +7,7 @@ import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { parseArgs } from 'node:util';
 import { ForwardBackwardRequestSchema } from '../../services/core/gen/parley/v1/trainer_pb.js';
 import { TrajectorySchema, type Trajectory } from '../../services/core/gen/parley/v1/rollout_pb.js';
-import { checkTrajectory } from '../../services/learner/intake.js';
+import { NO_LIMITS, checkTrajectory } from '../../services/learner/intake.js';
 import { computeAdvantages, GroupBuffer, learnerConfig, planStep, type Algorithm, type StepTrajectory } from '../../services/learner/index.js';
 import { encodeForwardBackwardRequest } from '../../services/learner/wire.js';
 import { writeResultsSection } from '../results.js';
@@ -68,7 +68,7 @@ let requestMb = 0;
 for (let r = 0; r < repeats + 2; r++) {
   const warm = r < 2;
   const decoded = time(() => encoded.map((b) => fromBinary(TrajectorySchema, b)));
-  const checked = time(() => decoded.value.forEach((t) => checkTrajectory(t, 151_936)));
+  const checked = time(() => decoded.value.forEach((t) => checkTrajectory(t, { ...NO_LIMITS, vocabSize: 151_936 }, 10)));
   const grouped = time(() => {
     const buf = new GroupBuffer<StepTrajectory>({ defaultGroupSize: GROUP_SIZE, timeoutMs: 0, minGroupSize: 2, dropZeroVariance: true, maxStepsOffPolicy: 1 });
     for (const t of decoded.value) {

@@ -69,6 +69,18 @@ export const LearnerConfigSchema = z
     oldLogprobs: z.enum(['recompute', 'behaviour']).default('recompute'),
     /** Most tokens (summed sequence lengths) per ForwardBackward call; a longer sequence goes alone. */
     microBatchTokens: num().int().min(1).default(16_384),
+    /**
+     * Rewards a trajectory may carry, [min, max]; one outside (or not finite) is dead-lettered, not
+     * trained on. τ²-style rewards are in [0, 1]; the default leaves room for shaped rewards and
+     * penalties while refusing forged magnitudes (a 1e30 reward would swamp a step's advantages).
+     */
+    rewardRange: z.tuple([num(), num()]).default([-10, 10]),
+    /**
+     * Most tokens in one trajectory; a longer one is dead-lettered at intake. 0: the builtin model's
+     * max_len from engineConfigJson (engine default 512); no check for other models, whose own limit
+     * the engine enforces (a trajectory it refuses is found and dead-lettered during the step).
+     */
+    maxSequenceTokens: num().int().min(0).default(0),
     /** Staleness bound: trajectories whose oldest policy version is older than current − this are dropped (counted). */
     maxStepsOffPolicy: num().int().min(0).default(1),
     /** The run's last step (algorithm.steps): no step starts after it, so the final weights are that step's. 0 = no limit. */
@@ -107,6 +119,7 @@ export const LearnerConfigSchema = z
     maxStepAttempts: num().int().min(1).default(3),
   })
   .superRefine((c, ctx) => {
+    if (!(c.rewardRange[0] < c.rewardRange[1])) ctx.addIssue({ code: 'custom', path: ['rewardRange'], message: 'must be [min, max] with min < max' });
     if (c.minGroupSize > c.groupSize) ctx.addIssue({ code: 'custom', path: ['minGroupSize'], message: `must be ≤ groupSize (${c.groupSize})` });
     if (c.algorithm === 'rloo' && c.minGroupSize < 2) ctx.addIssue({ code: 'custom', path: ['minGroupSize'], message: 'rloo needs groups of at least 2' });
     if (c.maxBufferedTrajectories < c.groupsPerStep * c.groupSize) {

@@ -60,10 +60,15 @@ export function isStale(minVersion: number | undefined, current: number, maxStep
   return minVersion !== undefined && current - minVersion > maxStepsOffPolicy;
 }
 
+/** Complete groups remembered, so a member beyond a group's size is recognised (oldest forgotten first). */
+const CLOSED_GROUPS_REMEMBERED = 65_536;
+
 /** The buffer. Not thread-safe (one event loop); `now` comes from the caller's clock. */
 export class GroupBuffer<T> {
   private readonly pending = new Map<string, Pending<T>>();
   private readonly ready: ReadyGroup<T>[] = [];
+  /** Groups that received all their members (insertion order: oldest first). */
+  private readonly complete = new Set<string>();
 
   constructor(private readonly opts: GroupingOptions) {}
 
@@ -81,7 +86,17 @@ export class GroupBuffer<T> {
   }
 
   /**
-   * Adds one trajectory (the caller has already removed duplicates). Returns what was dropped as a
+   * Why `m` must be refused rather than added, or undefined: its group already received every member
+   * it declared (a member beyond the group's size). A group closed incomplete by its timeout still
+   * takes late members (they start a new group, dropped as incomplete when it stays small).
+   */
+  refusal(m: GroupMember<T>): { reason: 'group_overflow'; detail: string } | undefined {
+    if (!this.complete.has(m.groupId)) return undefined;
+    return { reason: 'group_overflow', detail: `${m.id}: group ${m.groupId} already received all its members` };
+  }
+
+  /**
+   * Adds one trajectory (the caller has already removed duplicates and asked refusal()). Returns what was dropped as a
    * consequence: the trajectory itself when stale, or its whole group when the group completed with
    * zero variance.
    */
@@ -97,6 +112,8 @@ export class GroupBuffer<T> {
     p.members.push(m);
     if (p.members.length < p.size) return [];
     this.pending.delete(m.groupId);
+    this.complete.add(m.groupId);
+    if (this.complete.size > CLOSED_GROUPS_REMEMBERED) this.complete.delete(this.complete.values().next().value!);
     return this.release(p, false);
   }
 

@@ -4,6 +4,8 @@
 import { fromBinary } from '@bufbuild/protobuf';
 import type { BusMessage } from '../core/bus/index.js';
 import { TrajectorySchema, type Trajectory } from '../core/gen/parley/v1/rollout_pb.js';
+import type { LearnerConfig } from './config.js';
+import { ENGINE_CONFIG_SCHEMA } from './engine-config.js';
 import type { GroupMember } from './grouping.js';
 import type { StepTrajectory } from './learner-step.js';
 
@@ -14,14 +16,49 @@ export type IntakeResult =
   | { kind: 'consumed'; id: string }
   /** Already held (buffered or in a step): this delivery is kept and ended with the others. */
   | { kind: 'held'; id: string; redelivery: boolean }
-  /** Malformed: terminated with the reason. */
-  | { kind: 'invalid'; reason: string; detail: string };
+  /** Malformed or out of bounds: not ended here; the caller dead-letters it (see dead-letters.ts). */
+  | { kind: 'invalid'; reason: string; detail: string; id?: string };
+
+/** What a trajectory must keep within to be trained on. */
+export interface TrajectoryLimits {
+  /** Token ids must be below this (the engine's Init answer); 0 skips the check. */
+  vocabSize: number;
+  /** Most tokens the engine takes in one sequence; 0 skips the check. */
+  maxLength: number;
+  /** Rewards outside [min, max] are refused. */
+  rewardRange: readonly [number, number];
+  /** Most members a group may declare (task.group_size). */
+  maxGroupSize: number;
+}
+
+/** Float error a behaviour log-prob may carry above 0 (a probability is at most 1). */
+export const LOGPROB_EPSILON = 1e-6;
 
 /**
- * Checks a decoded trajectory; returns a problem (short reason and a sentence) or undefined.
- * `vocabSize` 0 skips the token-id range check.
+ * The limits `c` sets, with the engine's vocabulary size: the longest sequence is maxSequenceTokens,
+ * or for the builtin model engineConfigJson's max_len (the engine's default when left out).
  */
-export function checkTrajectory(t: Trajectory, vocabSize: number): { reason: string; detail: string } | undefined {
+export function trajectoryLimits(c: LearnerConfig, vocabSize: number): TrajectoryLimits {
+  let maxLength = c.maxSequenceTokens;
+  if (maxLength === 0 && c.model === 'builtin') {
+    const engine = JSON.parse(c.engineConfigJson) as { max_len?: unknown }; // an object: checked by LearnerConfigSchema
+    const fallback = ENGINE_CONFIG_SCHEMA.properties.max_len?.default;
+    const v = typeof engine.max_len === 'number' ? engine.max_len : fallback;
+    maxLength = typeof v === 'number' ? v : 0;
+  }
+  return { vocabSize, maxLength, rewardRange: c.rewardRange, maxGroupSize: c.groupSize };
+}
+
+/** The laxest limits: only the shape is checked. */
+export const NO_LIMITS: TrajectoryLimits = { vocabSize: 0, maxLength: 0, rewardRange: [-Infinity, Infinity], maxGroupSize: Infinity };
+
+/**
+ * Checks a decoded trajectory against its shape, `limits`, and the learner's `currentVersion` (a turn
+ * sampled by a newer policy than the learner has published can only be forged; versions too old are
+ * the grouping's stale drop, counted rather than refused). Returns a problem (short reason and a
+ * sentence) or undefined.
+ */
+export function checkTrajectory(t: Trajectory, limits: TrajectoryLimits = NO_LIMITS, currentVersion = Infinity): { reason: string; detail: string } | undefined {
   const n = t.tokenIds.length;
   if (!t.id) return { reason: 'no_id', detail: 'id is empty; rollout workers set <run>/<task_id>/<group_id>/<sample_index>' };
   if (!t.task?.groupId) return { reason: 'no_group', detail: `${t.id}: task.group_id is empty; the learner groups by it` };
@@ -30,10 +67,26 @@ export function checkTrajectory(t: Trajectory, vocabSize: number): { reason: str
   if (t.logprobs.length !== n) return { reason: 'logprobs_length', detail: `${t.id}: logprobs has ${t.logprobs.length} entries, token_ids ${n}` };
   if (t.lossMask.some((m) => m !== 0 && m !== 1)) return { reason: 'mask_values', detail: `${t.id}: loss_mask must hold only 0 and 1` };
   if (!Number.isFinite(t.reward)) return { reason: 'reward', detail: `${t.id}: reward ${t.reward} is not finite` };
+  const [lo, hi] = limits.rewardRange;
+  if (t.reward < lo || t.reward > hi) return { reason: 'reward_range', detail: `${t.id}: reward ${t.reward} is outside the run's rewardRange [${lo}, ${hi}]` };
   if (t.logprobs.some((x) => !Number.isFinite(x))) return { reason: 'logprobs_values', detail: `${t.id}: logprobs holds a non-finite value` };
-  if (vocabSize > 0) {
-    const bad = t.tokenIds.find((id) => id >= vocabSize);
-    if (bad !== undefined) return { reason: 'token_range', detail: `${t.id}: token id ${bad} is not below the engine's vocab_size ${vocabSize}` };
+  const positive = t.logprobs.find((x) => x > LOGPROB_EPSILON);
+  if (positive !== undefined) return { reason: 'logprobs_positive', detail: `${t.id}: logprobs holds ${positive}; a log-probability is at most 0` };
+  if (limits.maxLength > 0 && n > limits.maxLength) {
+    return { reason: 'length', detail: `${t.id}: ${n} tokens; the engine takes at most ${limits.maxLength}` };
+  }
+  if (limits.vocabSize > 0) {
+    const bad = t.tokenIds.find((id) => id >= limits.vocabSize);
+    if (bad !== undefined) return { reason: 'token_range', detail: `${t.id}: token id ${bad} is not below the engine's vocab_size ${limits.vocabSize}` };
+  }
+  const newest = t.policyVersions.reduce<bigint | undefined>((a, v) => (a === undefined || v > a ? v : a), undefined);
+  if (newest !== undefined && Number(newest) > currentVersion) {
+    return { reason: 'policy_version', detail: `${t.id}: sampled by policy version ${newest}, newer than the learner's ${currentVersion}` };
+  }
+  const size = t.task.groupSize;
+  if (size > limits.maxGroupSize) return { reason: 'group_size', detail: `${t.id}: task.group_size ${size} is above the run's groupSize ${limits.maxGroupSize}` };
+  if (size > 0 && t.task.sampleIndex >= size) {
+    return { reason: 'sample_index', detail: `${t.id}: task.sample_index ${t.task.sampleIndex} is not below task.group_size ${size}` };
   }
   return undefined;
 }
@@ -60,7 +113,8 @@ export class Intake {
 
   constructor(
     private readonly windowCheckpoints: number,
-    public vocabSize = 0,
+    /** What a trajectory must keep within (set again once the engine answered Init with its vocab size). */
+    public limits: TrajectoryLimits = NO_LIMITS,
   ) {}
 
   /** Trajectory ids held (delivered, not yet consumed by a checkpoint). */
@@ -75,21 +129,19 @@ export class Intake {
     while (this.window.length > this.windowCheckpoints) for (const id of this.window.shift()!.ids) this.consumed.delete(id);
   }
 
-  /** Decodes and classifies one delivery; ends it when it is consumed or invalid, holds it otherwise. */
-  accept(msg: BusMessage): IntakeResult {
+  /**
+   * Decodes and classifies one delivery against the learner's `currentVersion`: acks it when already
+   * consumed, holds it when new or already held, and leaves an invalid one for the caller to end.
+   */
+  accept(msg: BusMessage, currentVersion: number): IntakeResult {
     let t: Trajectory;
     try {
       t = fromBinary(TrajectorySchema, msg.data);
     } catch (e) {
-      const detail = `not a parley.v1.Trajectory protobuf: ${(e as Error).message}`;
-      msg.term(detail);
-      return { kind: 'invalid', reason: 'decode', detail };
+      return { kind: 'invalid', reason: 'decode', detail: `not a parley.v1.Trajectory protobuf: ${(e as Error).message}` };
     }
-    const problem = checkTrajectory(t, this.vocabSize);
-    if (problem) {
-      msg.term(problem.detail);
-      return { kind: 'invalid', ...problem };
-    }
+    const problem = checkTrajectory(t, this.limits, currentVersion);
+    if (problem) return { kind: 'invalid', ...problem, id: t.id || undefined };
     if (this.consumed.has(t.id)) {
       msg.ack();
       return { kind: 'consumed', id: t.id };
@@ -113,6 +165,13 @@ export class Intake {
       this.held.delete(id);
     }
     this.remember(seq, ids);
+  }
+
+  /** Forgets `id` and returns its held deliveries, for the caller to end (a refused trajectory). */
+  take(id: string): BusMessage[] {
+    const msgs = this.held.get(id) ?? [];
+    this.held.delete(id);
+    return msgs;
   }
 
   /** Restarts the ack wait of every held delivery (long groups and steps). */

@@ -14,6 +14,7 @@ export interface LearnerMetrics {
   incompleteGroups: Counter;
   duplicates: Counter;
   invalid: Counter;
+  deadLetters: Counter;
   buffered: Gauge;
   stepSeconds: Histogram;
   tokensPerSecond: Gauge;
@@ -37,7 +38,8 @@ export function learnerMetrics(registry: Registry): LearnerMetrics {
     zeroVarianceGroups: counter('parley_learner_groups_dropped_zero_variance_total', 'Groups dropped because all rewards were equal.'),
     incompleteGroups: counter('parley_learner_groups_dropped_incomplete_total', 'Groups dropped because too few members arrived in time.'),
     duplicates: counter('parley_learner_trajectories_duplicate_total', 'Deliveries of a trajectory id already held or consumed.'),
-    invalid: counter('parley_learner_trajectories_invalid_total', 'Trajectory messages rejected as malformed (terminated).', ['reason']),
+    invalid: counter('parley_learner_trajectories_invalid_total', 'Trajectory messages refused at intake as malformed or out of bounds.', ['reason']),
+    deadLetters: counter('parley_learner_dead_letters_total', 'Trajectories refused (at intake, or by the engine during a step) and moved to the dead-letter stream.', ['reason']),
     buffered: gauge('parley_learner_buffered_trajectories_count', 'Trajectories held unacknowledged (grouping or in a step).'),
     stepSeconds: getOrCreate(
       registry,

@@ -2,7 +2,7 @@
 // groups, trains through the engine, checkpoints atomically, and only then acks what the step used.
 
 import { resolve } from 'node:path';
-import type { Bus, Consumer, MessageStream } from '../core/bus/index.js';
+import type { Bus, BusMessage, Consumer, MessageStream } from '../core/bus/index.js';
 import { ParleyError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Registry } from '../core/metrics.js';
@@ -11,12 +11,16 @@ import { PendingDrops } from './ledger.js';
 import { restoreOrInitialise } from './resume.js';
 import { learnerConfig, type LearnerConfig, type LearnerConfigInput } from './config.js';
 import { GroupBuffer, type Dropped, type ReadyGroup } from './grouping.js';
-import { Intake } from './intake.js';
+import { Intake, trajectoryLimits } from './intake.js';
+import { deadLetter, type DeadLetter } from './dead-letters.js';
 import { executeStep, planStep, type StepHooks, type StepTrajectory } from './learner-step.js';
 import { learnerMetrics, type LearnerMetrics } from './learner-metrics.js';
 import { announceWeights, announceStep } from './announce.js';
 import { openRunStreams } from './run-bus.js';
 import type { TrainerClient } from './trainer-client.js';
+
+/** How long a refused trajectory waits for redelivery when the dead-letter stream could not take it. */
+const DEAD_LETTER_RETRY_MS = 5_000;
 
 export type LearnerState = 'idle' | 'running' | 'paused' | 'stopping' | 'stopped';
 
@@ -87,7 +91,7 @@ export class Learner {
     this.log = deps.logger.child({ component: 'learner', run: this.config.run });
     this.clock = deps.clock ?? { now: () => Date.now() };
     this.metrics = learnerMetrics(deps.registry);
-    this.intake = new Intake(this.config.dedupWindowCheckpoints);
+    this.intake = new Intake(this.config.dedupWindowCheckpoints, trajectoryLimits(this.config, 0));
     const c = this.config;
     this.groups = new GroupBuffer({
       defaultGroupSize: c.groupSize,
@@ -146,7 +150,7 @@ export class Learner {
   private async boot(): Promise<void> {
     const c = this.config;
     const { latest: rec, vocabSize, window } = await restoreOrInitialise(this.store, this.deps.trainer, c, this.log, this.clock.now());
-    this.intake.vocabSize = vocabSize;
+    this.intake.limits = trajectoryLimits(c, vocabSize);
     for (const r of window) this.intake.remember(r.seq, Object.values(r.consumed).flat());
     this.last = rec;
     this.setGauges();
@@ -238,11 +242,14 @@ export class Learner {
   private async intakeLoop(): Promise<void> {
     try {
       for await (const msg of this.messages!) {
-        const r = this.intake.accept(msg);
-        if (r.kind === 'new') this.applyDrops(this.groups.add(r.member, this.clock.now(), this.last.policyVersion));
-        else if (r.kind === 'invalid') {
+        const r = this.intake.accept(msg, this.last.policyVersion);
+        if (r.kind === 'new') {
+          const refused = this.groups.refusal(r.member);
+          if (refused) await this.refuse(this.intake.take(r.member.id), { ...refused, trajectoryId: r.member.id });
+          else this.applyDrops(this.groups.add(r.member, this.clock.now(), this.last.policyVersion));
+        } else if (r.kind === 'invalid') {
           this.metrics.invalid.inc({ reason: r.reason });
-          this.log.warn({ reason: r.reason }, `trajectory rejected: ${r.detail}`);
+          await this.refuse([msg], { reason: r.reason, detail: r.detail, trajectoryId: r.id });
         } else if (r.kind === 'consumed' || (r.kind === 'held' && !r.redelivery)) this.metrics.duplicates.inc();
         this.metrics.buffered.set(this.intake.heldCount);
         this.wake();
@@ -356,6 +363,18 @@ export class Learner {
   private applyDrops(dropped: Dropped<StepTrajectory>[]): void {
     this.drops.add(dropped);
     for (const d of dropped) this.log.debug({ reason: d.reason, groupId: d.groupId, trajectories: d.members.length }, 'dropped');
+  }
+
+  /** Dead-letters one trajectory's deliveries; when the bus cannot take it, hands them back for a later try. */
+  private async refuse(msgs: BusMessage[], letter: DeadLetter): Promise<void> {
+    try {
+      await deadLetter(this.deps.bus, this.config.run, msgs, letter);
+      this.metrics.deadLetters.inc({ reason: letter.reason });
+      this.log.warn({ reason: letter.reason, id: letter.trajectoryId }, `trajectory dead-lettered: ${letter.detail}`);
+    } catch (e) {
+      for (const m of msgs) m.nak(DEAD_LETTER_RETRY_MS);
+      this.log.warn({ err: e, reason: letter.reason, id: letter.trajectoryId }, 'could not dead-letter a refused trajectory; handed back for another try');
+    }
   }
 
   private halted(): boolean {

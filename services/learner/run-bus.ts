@@ -18,13 +18,14 @@ export function runSubjects(run: string) {
     weightsPublished: `parley.${run}.events.weights_published`,
     weightsLoaded: `parley.${run}.events.weights_loaded`,
     stepCompleted: `parley.${run}.events.step_completed`,
+    deadLetters: `parley.${run}.dead_letters`,
   };
 }
 
 /** Stream names of a run (core's naming, shared with the rollout side and the controller). */
 export function runStreams(run: string) {
   const c = runStreamConfigs(run);
-  return { trajectories: c.trajectories.name, events: c.events.name };
+  return { trajectories: c.trajectories.name, events: c.events.name, deadLetters: c.deadLetters.name };
 }
 
 /** The durable name the learner consumes trajectories under (one learner per run). */
@@ -47,8 +48,8 @@ async function ensureIfAbsent(bus: Bus, config: StreamConfig): Promise<void> {
 }
 
 /**
- * Creates the run's trajectory stream (work queue: an acked trajectory is gone) and event stream when
- * absent, leaving existing ones as their creator configured them, and binds the learner's durable
+ * Creates the run's trajectory stream (work queue: an acked trajectory is gone), event stream and
+ * dead-letter stream when absent, leaving existing ones as their creator configured them, and binds the learner's durable
  * consumer. Rejects with BusError: 'conflict' when another stream already captures these subjects
  * under a different name, 'unavailable' when the server cannot be reached.
  */
@@ -62,6 +63,7 @@ export async function openRunStreams(bus: Bus, run: string, opts: { ackWaitMs: n
     // Another component (the controller) may own an events stream under its own name.
     if (!BusError.is(e, 'conflict')) throw e;
   }
+  await ensureIfAbsent(bus, runStreamConfigs(run).deadLetters);
   return bus.consumer({
     stream: names.trajectories,
     durable: LEARNER_DURABLE,
