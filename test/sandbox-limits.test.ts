@@ -4,10 +4,26 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Sandbox } from '../services/core/gen/parley/v1/sandbox_pb.js';
 import { createGrpcClient, type ClientOf } from '../services/core/grpc.js';
+import { ParleyError } from '../services/core/errors.js';
 import { serveSandbox, type RunningSandbox } from '../services/sandbox/index.js';
 import { describeTau2, tau2DataDir } from './fixtures/tau2-data.js';
 
 type Client = ClientOf<typeof Sandbox>;
+
+async function failure(p: Promise<unknown>): Promise<ParleyError> {
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  if (!(e instanceof ParleyError)) throw new Error(`expected a ParleyError, got ${String(e)}`);
+  return e;
+}
+
+/** Code of a failed call, and whether its message and field are short (an echo of at most 200 characters in its template). */
+async function shortFailure(p: Promise<unknown>): Promise<{ code: string; short: boolean }> {
+  const e = await failure(p);
+  return { code: e.code, short: e.message.length <= 300 && (e.field ?? '').length <= 300 };
+}
 
 describeTau2('retail', 'sandbox limits over gRPC', () => {
   let sb: RunningSandbox;
@@ -33,5 +49,33 @@ describeTau2('retail', 'sandbox limits over gRPC', () => {
     expect(bombed).toMatchObject({ output: 'Error: calculation too large: an intermediate result would exceed 65536 bits', error: true });
     expect(other).toMatchObject({ output: '31.0', error: false });
     expect(await calc(a.sessionId, '466.75 + 288.82 + 135.24 + 193.38 + 46.66')).toMatchObject({ output: '1130.85', error: false });
+  });
+
+  it('cuts echoed strings in every error, so a 128 KiB session id is answered at once beside other calls', async () => {
+    const huge = 'x'.repeat(128 * 1024);
+    const s = await client.openSession({ domain: 'retail' });
+    const [gone, ok] = await Promise.all([
+      shortFailure(client.call({ sessionId: huge, toolName: 'calculate', argumentsJson: '{"expression": "1"}', callId: '' })),
+      calc(s.sessionId, '1 + 1'),
+    ]);
+    expect(gone).toEqual({ code: 'not_found', short: true });
+    expect(ok.output).toBe('2.0');
+    expect(await shortFailure(client.closeSession({ sessionId: huge }))).toEqual({ code: 'not_found', short: true });
+    expect(await shortFailure(client.evaluate({ sessionId: huge, messages: [] }))).toEqual({ code: 'not_found', short: true });
+    expect(await shortFailure(client.openSession({ domain: 'retail', sessionId: huge }))).toEqual({ code: 'invalid_argument', short: true });
+    expect(await shortFailure(client.openSession({ domain: huge }))).toEqual({ code: 'not_found', short: true });
+    expect(await shortFailure(client.openSession({ domain: 'retail', taskId: huge }))).toEqual({ code: 'not_found', short: true });
+    expect(await shortFailure(client.listTasks({ domain: 'retail', split: huge }))).toEqual({ code: 'not_found', short: true });
+    expect(await shortFailure(client.call({ sessionId: s.sessionId, toolName: huge, argumentsJson: '{}', callId: '' }))).toEqual({ code: 'not_found', short: true });
+    const key = 'k'.repeat(60_000);
+    const e = await failure(client.call({ sessionId: s.sessionId, toolName: 'calculate', argumentsJson: JSON.stringify({ expression: '1', [key]: 1 }), callId: '' }));
+    expect(e.code).toBe('invalid_argument');
+    expect(e.message).toMatch(/^arguments_json: calculate: unexpected argument 'k+\.\.\. \(\d+ chars\)$/);
+    expect(e.message.length).toBeLessThanOrEqual(250);
+    expect(e.field!.length).toBeLessThanOrEqual(250);
+    // A field travels as metadata, which must be printable ASCII: a key like 'größe' once left the call unanswered.
+    const bad = await failure(client.call({ sessionId: s.sessionId, toolName: 'calculate', argumentsJson: '{"expression": "1", "größe": 1}', callId: '' }));
+    expect([bad.code, bad.field]).toEqual(['invalid_argument', 'arguments_json.gr\\u00f6\\u00dfe']);
+    expect((await calc(s.sessionId, '2 * 3')).output).toBe('6.0');
   });
 });

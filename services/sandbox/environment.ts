@@ -5,6 +5,7 @@ import { CowStore } from './cow-store.js';
 import { dbHash } from './db-hash.js';
 import type { Domain, DomainState, Tau2Task, ToolDef } from './domain.js';
 import { ToolError } from './domain.js';
+import { echo } from './echo.js';
 import { parsePyJson } from './pyjson.js';
 import { findTool, runTool, validateToolArguments, type ToolOutput } from './tool-runner.js';
 
@@ -42,7 +43,7 @@ export class Environment {
   /** Validates and runs a tool call; tool-level failures come back as `Error: ...` outputs. Throws ToolArgumentError on schema violations. */
   call(name: string, args: unknown): ToolOutput & { tool: ToolDef } {
     const tool = findTool(this.domain, name);
-    if (!tool) throw new ToolError(`Tool '${name}' not found.`);
+    if (!tool) throw new ToolError(`Tool '${echo(name)}' not found.`);
     validateToolArguments(tool, args);
     return { ...runTool(this.domain, this.state, tool, args), tool };
   }

@@ -12,6 +12,7 @@ import { Termination } from '../core/gen/parley/v1/sandbox_pb.js';
 import type { SandboxConfig } from './config.js';
 import type { Domain, Tau2Task } from './domain.js';
 import { ToolError } from './domain.js';
+import { echo, echoAscii } from './echo.js';
 import { loadDomain } from './domains/index.js';
 import { Environment } from './environment.js';
 import { cachedGoldState, evaluateEpisode, type EvalMessage, type GoldCache } from './evaluate.js';
@@ -128,13 +129,13 @@ export class SandboxService {
   private domain(name: string, field = 'domain'): LoadedDomain {
     if (!name) throw new ParleyError('invalid_argument', `${field}: required (one of ${[...this.domains.keys()].join(', ')})`, { field });
     const d = this.domains.get(name);
-    if (!d) throw new ParleyError('not_found', `${field}: unknown domain '${name}' (loaded: ${[...this.domains.keys()].join(', ')})`, { field });
+    if (!d) throw new ParleyError('not_found', `${field}: unknown domain '${echo(name)}' (loaded: ${[...this.domains.keys()].join(', ')})`, { field });
     return d;
   }
 
   private task(d: LoadedDomain, id: string, field = 'task_id'): Tau2Task {
     const t = d.tasks.get(id);
-    if (!t) throw new ParleyError('not_found', `${field}: no task '${id}' in domain '${d.domain.name}' (${d.tasks.size} tasks)`, { field });
+    if (!t) throw new ParleyError('not_found', `${field}: no task '${echo(id)}' in domain '${d.domain.name}' (${d.tasks.size} tasks)`, { field });
     return t;
   }
 
@@ -168,7 +169,7 @@ export class SandboxService {
       let tasks = [...d.tasks.values()];
       if (req.split) {
         const ids = d.splits[req.split];
-        if (!ids) throw new ParleyError('not_found', `split: no split '${req.split}' (available: ${Object.keys(d.splits).join(', ') || 'none'})`, { field: 'split' });
+        if (!ids) throw new ParleyError('not_found', `split: no split '${echo(req.split)}' (available: ${Object.keys(d.splits).join(', ') || 'none'})`, { field: 'split' });
         const keep = new Set(ids);
         tasks = tasks.filter((t) => keep.has(t.id));
       }
@@ -189,7 +190,7 @@ export class SandboxService {
         try {
           env.applyInitialState(task);
         } catch (e) {
-          throw new ParleyError('failed_precondition', `task_id: initial state of task '${task.id}' cannot be applied: ${(e as Error).message}`, { field: 'task_id' });
+          throw new ParleyError('failed_precondition', `task_id: initial state of task '${task.id}' cannot be applied: ${echo((e as Error).message)}`, { field: 'task_id' });
         }
       }
       // A base opened to be forked may be closed to make room at the session limit: a later sample reopens it.
@@ -221,14 +222,14 @@ export class SandboxService {
         this.metrics.calls.inc({ domain: s.domain, tool: 'unknown', outcome: 'rejected' });
         // tau2's words (ToolKit: "Tool '<name>' not found."): the rollout shows the agent `Error: ` + this
         // message, byte for byte what tau2's environment answers (TOOLS.md §0.2). The field names the culprit.
-        throw new ParleyError('not_found', `Tool '${req.toolName}' not found.`, { field: 'tool_name' });
+        throw new ParleyError('not_found', `Tool '${echo(req.toolName)}' not found.`, { field: 'tool_name' });
       }
       let args: unknown;
       try {
         args = parsePyJson(req.argumentsJson.trim() === '' ? '{}' : req.argumentsJson);
       } catch (e) {
         this.metrics.calls.inc({ domain: s.domain, tool: tool.name, outcome: 'rejected' });
-        throw new ParleyError('invalid_argument', `arguments_json: not valid JSON (${(e as Error).message})`, { field: 'arguments_json' });
+        throw new ParleyError('invalid_argument', `arguments_json: not valid JSON (${echo((e as Error).message)})`, { field: 'arguments_json' });
       }
       this.sessions.countCall(s);
       const started = performance.now();
@@ -237,8 +238,8 @@ export class SandboxService {
         result = s.env.call(tool.name, args);
       } catch (e) {
         this.metrics.calls.inc({ domain: s.domain, tool: tool.name, outcome: 'rejected' });
-        if (e instanceof ToolArgumentError) throw new ParleyError('invalid_argument', `arguments_json: ${e.message}`, { field: `arguments_json.${e.field}` });
-        if (e instanceof ToolError) throw new ParleyError('not_found', e.message, { field: 'tool_name' });
+        if (e instanceof ToolArgumentError) throw new ParleyError('invalid_argument', `arguments_json: ${echo(e.message)}`, { field: `arguments_json.${echoAscii(e.field)}` });
+        if (e instanceof ToolError) throw new ParleyError('not_found', echo(e.message), { field: 'tool_name' });
         throw e;
       }
       this.metrics.callSeconds.observe({ domain: s.domain }, (performance.now() - started) / 1000);

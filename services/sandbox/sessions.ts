@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { ParleyError } from '../core/errors.js';
 import type { Tau2Task } from './domain.js';
+import { echo } from './echo.js';
 import type { Environment } from './environment.js';
 
 export interface SessionLimits {
@@ -58,7 +59,7 @@ export class SessionStore {
   /** Checks a client-chosen id; throws invalid_argument naming the accepted form. */
   static checkId(id: string, field = 'session_id'): void {
     if (!SESSION_ID.test(id)) {
-      throw new ParleyError('invalid_argument', `${field}: '${id.slice(0, 40)}' is not a valid session id (1-128 of A-Z a-z 0-9 . _ : @ / -)`, { field });
+      throw new ParleyError('invalid_argument', `${field}: '${echo(id)}' is not a valid session id (1-128 of A-Z a-z 0-9 . _ : @ / -)`, { field });
     }
   }
 
@@ -69,7 +70,7 @@ export class SessionStore {
   add(domain: string, task: Tau2Task | undefined, env: Environment, id?: string, opts: { evictable?: boolean } = {}): Session {
     this.sweep();
     const sid = id || randomUUID();
-    if (this.sessions.has(sid)) throw new ParleyError('already_exists', `session_id: session '${sid}' already exists`, { field: 'session_id' });
+    if (this.sessions.has(sid)) throw new ParleyError('already_exists', `session_id: session '${echo(sid)}' already exists`, { field: 'session_id' });
     if (this.sessions.size >= this.limits.maxSessions && !this.evictOne()) {
       throw new ParleyError('resource_exhausted', `too many open sessions: the limit is ${this.limits.maxSessions}; close sessions or raise maxSessions`);
     }
@@ -91,13 +92,13 @@ export class SessionStore {
     }
     const why = this.gone.get(id);
     const detail = why ? GONE[why](this.limits.idleTtlMs) : 'does not exist';
-    throw new ParleyError('not_found', `session '${id}' ${detail}`, { field: 'session_id' });
+    throw new ParleyError('not_found', `session '${echo(id)}' ${detail}`, { field: 'session_id' });
   }
 
   /** Counts a tool call; throws resource_exhausted past maxCallsPerSession. */
   countCall(s: Session): void {
     if (s.calls >= this.limits.maxCallsPerSession) {
-      throw new ParleyError('resource_exhausted', `session '${s.id}' reached the limit of ${this.limits.maxCallsPerSession} tool calls`);
+      throw new ParleyError('resource_exhausted', `session '${echo(s.id)}' reached the limit of ${this.limits.maxCallsPerSession} tool calls`);
     }
     s.calls++;
   }
