@@ -1,6 +1,8 @@
 // Forged and out-of-bounds trajectories against the learner, on the in-process bus and over a real
 // nats-server: each is dead-lettered with its reason and acked, none is trained on, honest groups
-// around them train, and a restarted learner does not see them again.
+// around them train, and a restarted learner does not see them again. The poison pill too: a
+// trajectory only the engine refuses (INVALID_ARGUMENT) is found in the step, dead-lettered with the
+// engine's message, and the step trains the rest.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -131,5 +133,48 @@ describe.each(buses)('learner intake refusals on the %s', (_name, openBus) => {
     await again.waitForStep(3);
     expect(await readDeadLetters(bus, run)).toHaveLength(letters.length);
     expect((await registry2.getSingleMetric('parley_learner_dead_letters_total')?.get())?.values ?? []).toEqual([]);
+  });
+
+  it.each(['recompute', 'behaviour'] as const)('dead-letters a trajectory the engine refuses in a step (old log-probs: %s), trains the rest, and never sees it again after a restart', async (oldLogprobs) => {
+    const bus = await openBus();
+    const run = `${RUN}${Math.floor(Math.random() * 1e6)}`;
+    const dir = mkdtempSync(join(tmpdir(), 'parley-poison-'));
+    cleanups.push(async () => {
+      for (const s of Object.values(runStreamConfigs(run))) await bus.deleteStream(s.name).catch(() => undefined);
+      await bus.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    // A Hugging Face model without maxSequenceTokens: only the engine knows its limit.
+    const config: LearnerConfigInput = { run, model: '/models/hf', groupSize: 4, groupsPerStep: 2, checkpointDir: dir, microBatchTokens: 200, oldLogprobs, maxStepAttempts: 1 };
+    const trainer = new TrainerDouble({ maxLen: 64 });
+    const registry = new Registry();
+    const learner = new Learner(config, { bus, trainer, logger, registry });
+    cleanups.push(() => learner.stop());
+    const groups = makeGroups(run, 2, 4);
+    const poison = makeTrajectory({ run, groupId: 'g1', sampleIndex: 2, groupSize: 4, reward: 0, length: 80 });
+    groups[6] = poison;
+    // Published before the learner starts, as a learner that stopped on it would find it again.
+    await bus.ensureStream(runStreamConfigs(run).trajectories);
+    await publishTrajectories(bus, run, groups);
+    await learner.start();
+    await learner.waitForStep(1);
+
+    const step = (await learner.store.history()).find((r) => r.kind === 'step')!;
+    expect(new Set(step.consumed.trained)).toEqual(new Set(groups.filter((t) => t !== poison).map((t) => t.id)));
+    const letters = await readDeadLetters(bus, run);
+    expect(letters).toHaveLength(1);
+    expect(letters[0]).toMatchObject({ reason: 'engine_rejected', trajectoryId: poison.id });
+    expect(letters[0]!.detail).toContain('at most 64');
+    expect(await dead(registry, 'engine_rejected')).toBe(1);
+    expect(learner.status()).toMatchObject({ state: 'running', step: 1 });
+    await vi.waitFor(async () => expect((await bus.streamInfo(runStreams(run).trajectories)).messages).toBe(0));
+
+    await learner.stop();
+    const again = new Learner(config, { bus, trainer: new TrainerDouble({ maxLen: 64 }), logger, registry: new Registry() });
+    cleanups.push(() => again.stop());
+    await again.start();
+    await publishTrajectories(bus, run, makeGroups(run, 2, 4, { prefix: 'later', policyVersion: 1 }));
+    await again.waitForStep(2);
+    expect(await readDeadLetters(bus, run)).toHaveLength(1);
   });
 });

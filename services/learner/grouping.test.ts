@@ -97,4 +97,26 @@ describe('GroupBuffer', () => {
     expect(b.expire(Number.MAX_SAFE_INTEGER)).toEqual([]);
     expect(b.nextDeadline()).toBeUndefined();
   });
+
+  it('refuses members beyond a complete group, but takes late members of a group its timeout closed', () => {
+    const b = new GroupBuffer<string>(base);
+    for (let i = 0; i < 4; i++) b.add(member('full', i, i % 2), 0, 0);
+    expect(b.refusal(member('full', 4, 1))?.reason).toBe('group_overflow');
+    b.add(member('slow', 0, 0), 0, 0);
+    b.add(member('slow', 1, 1), 0, 0);
+    b.expire(2000);
+    expect(b.refusal(member('slow', 2, 1))).toBeUndefined();
+  });
+
+  it('takes members out of groups taken for a step, dropping groups left too small or without variance', () => {
+    const b = new GroupBuffer<string>(base);
+    for (const g of ['a', 'b', 'c', 'd']) for (let i = 0; i < 4; i++) b.add(member(g, i, i < 2 ? 0 : 1), 0, 0);
+    const { groups } = b.take(4, 0);
+    const { groups: kept, dropped } = b.without(groups, new Set(['a/0', 'b/0', 'b/1', 'b/2', 'c/0', 'c/1', 'd/0', 'd/1', 'd/2', 'd/3']));
+    expect(kept.map((g) => [g.groupId, g.members.length, g.partial])).toEqual([['a', 3, true]]);
+    expect(dropped.map((d) => [d.reason, d.groupId, d.members.length])).toEqual([
+      ['incomplete', 'b', 1],
+      ['zero_variance', 'c', 2],
+    ]);
+  });
 });

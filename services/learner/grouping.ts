@@ -172,6 +172,27 @@ export class GroupBuffer<T> {
     return { groups: this.ready.splice(0, count), dropped };
   }
 
+  /**
+   * `groups` (taken for a step) without the members in `ids`: a group left below minGroupSize is
+   * dropped as incomplete, one left with equal rewards as zero_variance (with dropZeroVariance), one
+   * left empty is gone. The rest come back marked partial where they lost members.
+   */
+  without(groups: readonly ReadyGroup<T>[], ids: ReadonlySet<string>): { groups: ReadyGroup<T>[]; dropped: Dropped<T>[] } {
+    const kept: ReadyGroup<T>[] = [];
+    const dropped: Dropped<T>[] = [];
+    for (const g of groups) {
+      const members = g.members.filter((m) => !ids.has(m.id));
+      if (members.length === g.members.length) kept.push(g);
+      else if (members.length === 0) continue;
+      else {
+        const verdict = this.verdict(members);
+        if (verdict) dropped.push({ reason: verdict, members, groupId: g.groupId });
+        else kept.push({ ...g, members, partial: true });
+      }
+    }
+    return { groups: kept, dropped };
+  }
+
   private verdict(members: GroupMember<T>[]): DropReason | undefined {
     if (members.length < this.opts.minGroupSize) return 'incomplete';
     if (this.opts.dropZeroVariance && isZeroVariance(members.map((m) => m.reward))) return 'zero_variance';

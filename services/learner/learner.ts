@@ -13,6 +13,7 @@ import { learnerConfig, type LearnerConfig, type LearnerConfigInput } from './co
 import { GroupBuffer, type Dropped, type ReadyGroup } from './grouping.js';
 import { Intake, trajectoryLimits } from './intake.js';
 import { deadLetter, type DeadLetter } from './dead-letters.js';
+import { findRejected } from './engine-rejections.js';
 import { executeStep, planStep, type StepHooks, type StepTrajectory } from './learner-step.js';
 import { learnerMetrics, type LearnerMetrics } from './learner-metrics.js';
 import { announceWeights, announceStep } from './announce.js';
@@ -58,9 +59,12 @@ export interface LearnerStatus {
 /**
  * The learner. `start()` restores the latest checkpoint (or writes the initial one) and begins
  * consuming; `stop()` finishes the step in flight, commits pending drops and hands unconsumed
- * deliveries back. Both are safe to call twice. A step that fails with a retryable engine error is
- * retried with backoff from the committed weights; a non-retryable one, after `maxStepAttempts`
- * tries, stops the learner with `lastError` set (nothing is acked, so nothing is lost).
+ * deliveries back. Both are safe to call twice. Trajectories it cannot train on are moved to the
+ * run's dead-letter stream: at intake (out of bounds), or when the engine refuses a step's batch
+ * (INVALID_ARGUMENT) those it refuses alone, the step then going on without them. A step that fails
+ * with a retryable engine error is retried with backoff from the committed weights; a non-retryable
+ * one, after `maxStepAttempts` tries, stops the learner with `lastError` set (nothing is acked, so
+ * nothing is lost).
  */
 export class Learner {
   readonly config: LearnerConfig;
@@ -284,13 +288,14 @@ export class Learner {
 
   // ---- steps and commits ----------------------------------------------------------------------
 
-  private async runStep(groups: ReadyGroup<StepTrajectory>[]): Promise<void> {
+  private async runStep(taken: ReadyGroup<StepTrajectory>[]): Promise<void> {
     const c = this.config;
     const started = this.clock.now();
     const step = this.last.step + 1;
     const newVersion = this.last.policyVersion + 1;
-    const trained = groups.flatMap((g) => g.members.map((m) => m.id));
-    for (let attempt = 1; ; attempt++) {
+    let groups = taken;
+    for (let attempt = 1; groups.length > 0; attempt++) {
+      const trained = groups.flatMap((g) => g.members.map((m) => m.id));
       try {
         const plan = planStep(groups.map((g) => g.members.map((m) => m.item)), c, this.last.policyVersion);
         this.log.debug({ step, sequences: plan.sequences.length, microBatches: plan.microBatches.length, attempt }, 'step started');
@@ -310,12 +315,42 @@ export class Learner {
         this.metrics.stepFailures.inc({ code: err.code });
         this.log.warn({ err: e, step, attempt, code: err.code }, 'step failed');
         if (this.halted()) return;
-        if (!err.retryable && attempt >= c.maxStepAttempts) return this.fail(err, `step ${step} failed ${attempt} times`);
         await this.restoreEngine();
+        if (err.code === 'invalid_argument') {
+          const rest = await this.withoutRejected(groups);
+          if (rest) {
+            // The engine refused trajectories, not the step: the rest is a new step, with fresh attempts.
+            groups = rest;
+            attempt = 0;
+            continue;
+          }
+        }
+        if (!err.retryable && attempt >= c.maxStepAttempts) return this.fail(err, `step ${step} failed ${attempt} times`);
         await this.sleep(Math.min(30_000, 250 * 2 ** (attempt - 1)) * (0.5 + Math.random()), false);
         if (this.halted()) return;
       }
     }
+  }
+
+  /**
+   * After the engine refused a step's batch: finds the trajectories it refuses on their own,
+   * dead-letters them with its message, and returns the groups without them (groups left too small
+   * are dropped as the grouping drops them). Undefined when no trajectory alone is to blame or the
+   * search failed (the step then fails as before).
+   */
+  private async withoutRejected(groups: ReadyGroup<StepTrajectory>[]): Promise<ReadyGroup<StepTrajectory>[] | undefined> {
+    let rejected: Map<string, string>;
+    try {
+      rejected = await findRejected(this.deps.trainer, groups.flatMap((g) => g.members.map((m) => m.item)), this.config.microBatchTokens);
+    } catch (e) {
+      this.log.warn({ err: e }, 'could not probe the engine for the trajectories it refuses');
+      return undefined;
+    }
+    if (rejected.size === 0) return undefined;
+    for (const [id, message] of rejected) await this.refuse(this.intake.take(id), { reason: 'engine_rejected', detail: message, trajectoryId: id });
+    const { groups: kept, dropped } = this.groups.without(groups, new Set(rejected.keys()));
+    this.applyDrops(dropped);
+    return kept;
   }
 
   /** Puts the engine back on the committed weights after a failed step. */

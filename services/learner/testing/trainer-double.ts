@@ -30,6 +30,11 @@ export type TrainerMethod = keyof TrainerClient;
 
 export interface TrainerDoubleOptions {
   vocabSize?: number;
+  /**
+   * Longest sequence ForwardBackward and ComputeLogprobs take: a longer one, or a token id past the
+   * vocabulary, is refused with INVALID_ARGUMENT as the engine's batching.validate does. 0: no limit.
+   */
+  maxLen?: number;
   /** Runs before each call; may wait (to hold a step open) or throw (to inject a failure). */
   beforeCall?: (method: TrainerMethod, callIndex: number) => void | Promise<void>;
 }
@@ -75,6 +80,17 @@ export class TrainerDouble implements TrainerClient {
     if (method !== 'init' && !this.initialized) throw new ParleyError('failed_precondition', 'the engine is not initialised; call Init first');
   }
 
+  /** The engine's token checks (batching.validate), with its messages. */
+  private checkTokens(sequences: readonly { tokenIds: readonly number[] }[]): void {
+    const maxLen = this.opts.maxLen ?? 0;
+    sequences.forEach((s, i) => {
+      const n = s.tokenIds.length;
+      if (maxLen > 0 && n > maxLen) throw new ParleyError('invalid_argument', `sequences[${i}].token_ids has ${n} tokens; the model takes at most ${maxLen}`);
+      const top = s.tokenIds.reduce((a, b) => (b > a ? b : a), 0);
+      if (top >= this.vocabSize) throw new ParleyError('invalid_argument', `sequences[${i}].token_ids contains ${top}; token ids must be < vocab_size ${this.vocabSize}`);
+    });
+  }
+
   async init(req: MessageInitShape<typeof InitRequestSchema>) {
     await this.enter('init');
     create(InitRequestSchema, req);
@@ -88,6 +104,7 @@ export class TrainerDouble implements TrainerClient {
   async forwardBackward(init: MessageInitShape<typeof ForwardBackwardRequestSchema>) {
     await this.enter('forwardBackward');
     const req = create(ForwardBackwardRequestSchema, init);
+    this.checkTokens(req.sequences);
     let sum = 0;
     let n = 0;
     req.sequences.forEach((s, i) => {
@@ -122,6 +139,7 @@ export class TrainerDouble implements TrainerClient {
   async computeLogprobs(init: MessageInitShape<typeof ComputeLogprobsRequestSchema>) {
     await this.enter('computeLogprobs');
     const req = create(ComputeLogprobsRequestSchema, init);
+    this.checkTokens(req.sequences);
     return create(ComputeLogprobsResponseSchema, {
       sequences: req.sequences.map((s) => ({ logprobs: s.tokenIds.map((_, t) => (t === 0 ? 0 : -0.5)) })),
     });
