@@ -18,7 +18,8 @@ import {
   type EngineProcess,
   type TrainerClient,
 } from '../services/learner/index.js';
-import { makeGroups, publishTrajectories } from '../services/learner/testing/trajectories.js';
+import { readDeadLetters } from '../services/learner/testing/dead-letters.js';
+import { makeGroups, makeTrajectory, publishTrajectories } from '../services/learner/testing/trajectories.js';
 
 const python = enginePython();
 const probe = spawnSync(python, ['-c', 'import torch, grpc'], { encoding: 'utf8' });
@@ -71,6 +72,30 @@ describe.skipIf(!haveTorch)('learner with the real trainer engine', () => {
     await again.waitForStep(3, 60_000);
     await again.stop();
     await bus.close();
+  }, 120_000);
+
+  it('dead-letters a trajectory the engine refuses (longer than max_len) and trains the rest of the step', async () => {
+    const bus = createMemoryBus();
+    const poisonDir = mkdtempSync(join(tmpdir(), 'parley-learner-poison-'));
+    // maxSequenceTokens above the engine's max_len 64: intake lets 80 tokens through, the engine refuses them.
+    const config = { run: 'poison', groupSize: 4, groupsPerStep: 1, checkpointDir: poisonDir, engineConfigJson: ENGINE_CONFIG, microBatchTokens: 256, maxSequenceTokens: 1000, maxStepAttempts: 1 };
+    const learner = new Learner(config, { bus, trainer, logger, registry: new Registry() });
+    try {
+      await learner.start();
+      const group = makeGroups('poison', 1, 4, { length: 24 });
+      group[1] = makeTrajectory({ run: 'poison', groupId: 'g0', sampleIndex: 1, groupSize: 4, reward: 1, length: 80 });
+      await publishTrajectories(bus, 'poison', group);
+      await learner.waitForStep(1, 60_000);
+      const step = (await learner.store.history()).find((r) => r.kind === 'step')!;
+      expect(new Set(step.consumed.trained)).toEqual(new Set([group[0]!.id, group[2]!.id, group[3]!.id]));
+      const letters = await readDeadLetters(bus, 'poison');
+      expect(letters.map((l) => [l.reason, l.trajectoryId])).toEqual([['engine_rejected', group[1]!.id]]);
+      expect(letters[0]!.detail).toContain('at most 64');
+    } finally {
+      await learner.stop();
+      await bus.close();
+      rmSync(poisonDir, { recursive: true, force: true });
+    }
   }, 120_000);
 
   it('samples through the engine as a policy backend', async () => {
