@@ -78,4 +78,18 @@ describeTau2('retail', 'sandbox limits over gRPC', () => {
     expect([bad.code, bad.field]).toEqual(['invalid_argument', 'arguments_json.gr\\u00f6\\u00dfe']);
     expect((await calc(s.sessionId, '2 * 3')).output).toBe('6.0');
   });
+
+  it('refuses deep nesting in tool arguments with INVALID_ARGUMENT, and treats __proto__ and constructor as ordinary keys', async () => {
+    const s = await client.openSession({ domain: 'retail' });
+    for (const inner of ['1', '1.5']) {
+      const e = await failure(client.call({ sessionId: s.sessionId, toolName: 'calculate', argumentsJson: `{"expression": ${'['.repeat(30_000)}${inner}${']'.repeat(30_000)}}`, callId: '' }));
+      expect([e.code, e.message]).toEqual(['invalid_argument', 'arguments_json: nesting deeper than 100 levels at position 114']);
+    }
+    for (const key of ['__proto__', 'constructor']) {
+      const e = await failure(client.call({ sessionId: s.sessionId, toolName: 'calculate', argumentsJson: `{"expression": "1 + 1", "${key}": {"polluted": 1}}`, callId: '' }));
+      expect([e.code, e.message]).toEqual(['invalid_argument', `arguments_json: calculate: unexpected argument '${key}' (accepted: expression)`]);
+    }
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect((await calc(s.sessionId, '1 + 1')).output).toBe('2.0');
+  });
 });

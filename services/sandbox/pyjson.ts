@@ -284,13 +284,51 @@ export function deepFreeze<T>(v: T): T {
 }
 
 /**
+ * The deepest nesting of arrays and objects parsePyJson accepts. Python's decoder gives up near its
+ * recursion limit (1000); tool arguments and task files nest a handful of levels, and everything that
+ * walks a parsed value (schema checks, serialization, this scanner) recurses once per level.
+ */
+export const MAX_JSON_DEPTH = 100;
+
+/** JSON nested deeper than MAX_JSON_DEPTH (a SyntaxError, so callers that refuse bad JSON refuse it too). */
+export class JsonDepthError extends SyntaxError {
+  override name = 'JsonDepthError';
+}
+
+/**
+ * Throws JsonDepthError where arrays and objects nest deeper than MAX_JSON_DEPTH. Strings are skipped as
+ * the scanner reads them, so the scanner never goes deeper than this counts, even on malformed text.
+ */
+function checkDepth(text: string): void {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // Skip the string: a backslash escapes the next character.
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > MAX_JSON_DEPTH) throw new JsonDepthError(`nesting deeper than ${MAX_JSON_DEPTH} levels at position ${i}`);
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+}
+
+/**
  * Parses JSON text like Python's `json.loads`, keeping the int/float distinction: a number written with a
  * fraction or exponent (`50.0`, `5e1`) is a float in Python, so an integral one becomes a PyFloat (a
  * non-integral one is a plain number, which every consumer already treats as a float). Like Python it
  * also accepts `NaN`, `Infinity` and `-Infinity`, and refuses control characters inside strings.
- * Throws SyntaxError naming the position on malformed JSON.
+ * `__proto__` and `constructor` are ordinary keys (own properties; no prototype is touched).
+ * Throws SyntaxError naming the position on malformed JSON, JsonDepthError (a SyntaxError) on nesting
+ * deeper than MAX_JSON_DEPTH.
  */
 export function parsePyJson(text: string): unknown {
+  checkDepth(text);
   // Fast path: without a fraction/exponent there is no float to tag, and JSON.parse is exact. Text it
   // refuses (NaN, Infinity, or malformed) goes to the scanner, which accepts what Python accepts.
   if (!/[0-9][.eE]/.test(text)) {

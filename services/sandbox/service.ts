@@ -16,7 +16,7 @@ import { echo, echoAscii } from './echo.js';
 import { loadDomain } from './domains/index.js';
 import { Environment } from './environment.js';
 import { cachedGoldState, evaluateEpisode, type EvalMessage, type GoldCache } from './evaluate.js';
-import { parsePyJson } from './pyjson.js';
+import { JsonDepthError, parsePyJson } from './pyjson.js';
 import { renderScenario } from './scenario.js';
 import { SessionStore } from './sessions.js';
 import { defaultTasksFile, loadSplits, loadTasks } from './tasks.js';
@@ -229,7 +229,8 @@ export class SandboxService {
         args = parsePyJson(req.argumentsJson.trim() === '' ? '{}' : req.argumentsJson);
       } catch (e) {
         this.metrics.calls.inc({ domain: s.domain, tool: tool.name, outcome: 'rejected' });
-        throw new ParleyError('invalid_argument', `arguments_json: not valid JSON (${echo((e as Error).message)})`, { field: 'arguments_json' });
+        const why = e instanceof JsonDepthError ? e.message : `not valid JSON (${echo((e as Error).message)})`;
+        throw new ParleyError('invalid_argument', `arguments_json: ${why}`, { field: 'arguments_json' });
       }
       this.sessions.countCall(s);
       const started = performance.now();

@@ -31,9 +31,8 @@ function plain(v: unknown): unknown {
   if (v instanceof PyFloat || v instanceof PyInt) return v.value;
   if (Array.isArray(v)) return v.map(plain);
   if (v !== null && typeof v === 'object') {
-    const o: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) o[k] = plain(x);
-    return o;
+    // fromEntries defines own properties: a "__proto__" argument stays a key (assignment would set the prototype and hide it from the schema).
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
   }
   return v;
 }
