@@ -6,6 +6,7 @@ import { Sandbox } from '../services/core/gen/parley/v1/sandbox_pb.js';
 import { createGrpcClient, type ClientOf } from '../services/core/grpc.js';
 import { ParleyError } from '../services/core/errors.js';
 import { serveSandbox, type RunningSandbox } from '../services/sandbox/index.js';
+import { argumentStringBytes } from '../services/sandbox/tool-runner.js';
 import { describeTau2, tau2DataDir } from './fixtures/tau2-data.js';
 
 type Client = ClientOf<typeof Sandbox>;
@@ -30,7 +31,7 @@ describeTau2('retail', 'sandbox limits over gRPC', () => {
   let client: Client;
 
   beforeAll(async () => {
-    sb = await serveSandbox({ port: 0, host: '127.0.0.1', metricsPort: -1, dataDir: tau2DataDir(), domains: ['retail'] });
+    sb = await serveSandbox({ port: 0, host: '127.0.0.1', metricsPort: -1, dataDir: tau2DataDir(), domains: ['retail', 'airline'] });
     client = createGrpcClient(Sandbox, `127.0.0.1:${sb.grpc.port}`);
   });
   afterAll(async () => {
@@ -91,5 +92,48 @@ describeTau2('retail', 'sandbox limits over gRPC', () => {
     }
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect((await calc(s.sessionId, '1 + 1')).output).toBe('2.0');
+  });
+
+  it('refuses WRITE calls past the session state budget with RESOURCE_EXHAUSTED naming it; forks inherit the count', async () => {
+    const budget = sb.config.maxSessionStateBytes;
+    expect(budget).toBe(1024 * 1024);
+    const s = await client.openSession({ domain: 'retail' });
+    const write = (sessionId: string, address1: string) =>
+      client.call({
+        sessionId,
+        toolName: 'modify_user_address',
+        argumentsJson: JSON.stringify({ user_id: 'noah_brown_6181', address1, address2: '', city: 'Austin', state: 'TX', country: 'USA', zip: '78701' }),
+        callId: '',
+      });
+    const big = 'x'.repeat(60_000);
+    const fits = Math.floor(budget / 60_100);
+    for (let i = 0; i < fits; i++) expect((await write(s.sessionId, big)).error).toBe(false);
+    const [fork] = (await client.forkSession({ sessionId: s.sessionId, count: 1 })).sessionIds;
+    for (const id of [s.sessionId, fork!]) {
+      const e = await failure(write(id, big));
+      expect(e.code).toBe('resource_exhausted');
+      expect(e.message).toMatch(/past its state budget of 1048576 bytes \(maxSessionStateBytes\)$/);
+      // Reads and small writes that still fit go on.
+      expect((await calc(id, '1 + 1')).output).toBe('2.0');
+      expect((await write(id, '1 Main St')).error).toBe(false);
+    }
+    // A fresh session has its own budget.
+    const other = await client.openSession({ domain: 'retail' });
+    expect((await write(other.sessionId, big)).error).toBe(false);
+  });
+
+  it("fits every task's gold WRITE actions in the default state budget many times over", () => {
+    let most = 0;
+    for (const d of sb.service.domains.values()) {
+      for (const task of d.tasks.values()) {
+        let bytes = 0;
+        for (const a of task.evaluation_criteria?.actions ?? []) {
+          if (d.domain.tools.find((t) => t.name === a.name)?.type === 'WRITE') bytes += argumentStringBytes(a.arguments ?? {});
+        }
+        most = Math.max(most, bytes);
+      }
+    }
+    expect(most).toBeGreaterThan(0);
+    expect(most * 100).toBeLessThan(sb.config.maxSessionStateBytes);
   });
 });

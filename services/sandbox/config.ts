@@ -29,6 +29,12 @@ export const SandboxConfigSchema = z.object({
   sessionIdleTtlMs: z.coerce.number().int().positive().default(15 * 60_000),
   /** Most tool calls per session (tau2 allows 200 steps); more → RESOURCE_EXHAUSTED. */
   maxCallsPerSession: z.coerce.number().int().positive().default(200),
+  /**
+   * Most bytes of argument strings (values and keys, UTF-8) one session's successful WRITE tool calls may
+   * store, counted across its forks' shared history; more → RESOURCE_EXHAUSTED. The gold replays write
+   * at most a few hundred bytes per task; 200 maximal calls would otherwise hold ~13 MiB per session.
+   */
+  maxSessionStateBytes: z.coerce.number().int().positive().default(1024 * 1024),
   /** Largest arguments_json accepted, in bytes; more → RESOURCE_EXHAUSTED. */
   maxArgumentBytes: z.coerce.number().int().positive().default(64 * 1024),
   /** Most copies one ForkSession may make. */
@@ -43,7 +49,7 @@ export type SandboxConfig = z.infer<typeof SandboxConfigSchema>;
 
 /** Resolves the sandbox config from explicit options over PARLEY_* environment variables. Throws naming the bad field. */
 export function resolveSandboxConfig(opts: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = process.env): SandboxConfig {
-  const fromEnv = envOverrides(['dataDir', 'port', 'metricsPort', 'maxSessions', 'sessionIdleTtlMs', 'maxCallsPerSession', 'maxArgumentBytes', 'busUrl', 'run'], env);
+  const fromEnv = envOverrides(['dataDir', 'port', 'metricsPort', 'maxSessions', 'sessionIdleTtlMs', 'maxCallsPerSession', 'maxSessionStateBytes', 'maxArgumentBytes', 'busUrl', 'run'], env);
   const defined = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
   return parseConfig(SandboxConfigSchema, { ...fromEnv, ...defined }, 'sandbox config');
 }

@@ -20,7 +20,7 @@ import { JsonDepthError, parsePyJson } from './pyjson.js';
 import { renderScenario } from './scenario.js';
 import { SessionStore } from './sessions.js';
 import { defaultTasksFile, loadSplits, loadTasks } from './tasks.js';
-import { ToolArgumentError } from './tool-runner.js';
+import { argumentStringBytes, ToolArgumentError } from './tool-runner.js';
 
 
 export interface LoadedDomain {
@@ -122,6 +122,7 @@ export class SandboxService {
       maxSessions: config.maxSessions,
       idleTtlMs: config.sessionIdleTtlMs,
       maxCallsPerSession: config.maxCallsPerSession,
+      maxStateBytes: config.maxSessionStateBytes,
     });
     this.metrics = sandboxMetrics(registry);
   }
@@ -232,6 +233,9 @@ export class SandboxService {
         const why = e instanceof JsonDepthError ? e.message : `not valid JSON (${echo((e as Error).message)})`;
         throw new ParleyError('invalid_argument', `arguments_json: ${why}`, { field: 'arguments_json' });
       }
+      // What a WRITE call may store counts against the session's state budget; a refused write runs nothing.
+      const stored = tool.type === 'WRITE' ? argumentStringBytes(args) : 0;
+      if (stored > 0) this.sessions.checkStateGrowth(s, stored);
       this.sessions.countCall(s);
       const started = performance.now();
       let result;
@@ -243,6 +247,7 @@ export class SandboxService {
         if (e instanceof ToolError) throw new ParleyError('not_found', echo(e.message), { field: 'tool_name' });
         throw e;
       }
+      if (stored > 0 && !result.error) this.sessions.addStateBytes(s, stored);
       this.metrics.callSeconds.observe({ domain: s.domain }, (performance.now() - started) / 1000);
       this.metrics.calls.inc({ domain: s.domain, tool: tool.name, outcome: result.error ? 'tool_error' : 'ok' });
       return { output: result.output, error: result.error, callId: req.callId, terminal: tool.terminal ?? false, callsMade: s.calls };
@@ -314,7 +319,7 @@ export class SandboxService {
       throw new ParleyError('resource_exhausted', `fork of ${count} would exceed the limit of ${this.config.maxSessions} open sessions`);
     }
     const ids: string[] = [];
-    for (let i = 0; i < count; i++) ids.push(this.sessions.add(s.domain, s.task, s.env.fork()).id);
+    for (let i = 0; i < count; i++) ids.push(this.sessions.add(s.domain, s.task, s.env.fork(), undefined, { stateBytes: s.stateBytes }).id);
     this.metrics.opened.inc({ domain: s.domain, kind: 'fork' }, count);
     this.metrics.sessions.set(this.sessions.size);
     return ids;

@@ -1,4 +1,4 @@
-// Per-session sandbox state with limits: sessions per server, idle TTL, tool calls per session.
+// Per-session sandbox state with limits: sessions per server, idle TTL, tool calls and state bytes per session.
 // Closed and expired sessions leave a bounded tombstone so late calls get a precise NOT_FOUND.
 
 import { randomUUID } from 'node:crypto';
@@ -8,9 +8,14 @@ import { echo } from './echo.js';
 import type { Environment } from './environment.js';
 
 export interface SessionLimits {
+  /**
+   * Per server, not per client: the Sandbox has no notion of client (no authentication, and a NATS
+   * request carries no caller identity), so a per-client quota waits for an authenticated caller.
+   */
   maxSessions: number;
   idleTtlMs: number;
   maxCallsPerSession: number;
+  maxStateBytes: number;
 }
 
 export interface Session {
@@ -19,6 +24,8 @@ export interface Session {
   task: Tau2Task | undefined;
   env: Environment;
   calls: number;
+  /** Bytes of argument strings its WRITE tool calls stored (a fork starts from its parent's count). */
+  stateBytes: number;
   lastUsed: number;
   /**
    * A group's base, opened only to be forked: at the session limit the least recently used one is
@@ -67,14 +74,14 @@ export class SessionStore {
    * Adds a session. At the session limit the least recently used evictable session (a group base) makes
    * room; with none, throws resource_exhausted. Throws already_exists on a live duplicate id.
    */
-  add(domain: string, task: Tau2Task | undefined, env: Environment, id?: string, opts: { evictable?: boolean } = {}): Session {
+  add(domain: string, task: Tau2Task | undefined, env: Environment, id?: string, opts: { evictable?: boolean; stateBytes?: number } = {}): Session {
     this.sweep();
     const sid = id || randomUUID();
     if (this.sessions.has(sid)) throw new ParleyError('already_exists', `session_id: session '${echo(sid)}' already exists`, { field: 'session_id' });
     if (this.sessions.size >= this.limits.maxSessions && !this.evictOne()) {
       throw new ParleyError('resource_exhausted', `too many open sessions: the limit is ${this.limits.maxSessions}; close sessions or raise maxSessions`);
     }
-    const s: Session = { id: sid, domain, task, env, calls: 0, lastUsed: this.now(), ...(opts.evictable ? { evictable: true } : {}) };
+    const s: Session = { id: sid, domain, task, env, calls: 0, stateBytes: opts.stateBytes ?? 0, lastUsed: this.now(), ...(opts.evictable ? { evictable: true } : {}) };
     this.sessions.set(sid, s);
     this.gone.delete(sid);
     return s;
@@ -101,6 +108,21 @@ export class SessionStore {
       throw new ParleyError('resource_exhausted', `session '${echo(s.id)}' reached the limit of ${this.limits.maxCallsPerSession} tool calls`);
     }
     s.calls++;
+  }
+
+  /** Throws resource_exhausted, naming the budget, when storing `bytes` more would pass maxStateBytes. */
+  checkStateGrowth(s: Session, bytes: number): void {
+    if (s.stateBytes + bytes > this.limits.maxStateBytes) {
+      throw new ParleyError(
+        'resource_exhausted',
+        `session '${echo(s.id)}' would store ${s.stateBytes + bytes} bytes of argument strings, past its state budget of ${this.limits.maxStateBytes} bytes (maxSessionStateBytes)`,
+      );
+    }
+  }
+
+  /** Counts `bytes` a WRITE tool call stored. */
+  addStateBytes(s: Session, bytes: number): void {
+    s.stateBytes += bytes;
   }
 
   /** Closes a session; throws not_found when it is not live. */

@@ -85,6 +85,15 @@ export function runTool(domain: Domain, state: DomainState, tool: ToolDef, args:
   return { output: pyDumps(result, { isFloatField: domain.isFloatField }), error: false };
 }
 
+/** UTF-8 bytes of every string in parsed arguments, keys included: what a WRITE tool may store. */
+export function argumentStringBytes(v: unknown): number {
+  if (typeof v === 'string') return Buffer.byteLength(v, 'utf8');
+  if (v === null || typeof v !== 'object') return 0;
+  let n = 0;
+  for (const [k, x] of Object.entries(v)) n += (Array.isArray(v) ? 0 : Buffer.byteLength(k, 'utf8')) + argumentStringBytes(x);
+  return n;
+}
+
 /** Looks up a tool by name; undefined when the domain has none of that name. */
 export function findTool(domain: Domain, name: string): ToolDef | undefined {
   return domain.tools.find((t) => t.name === name);
