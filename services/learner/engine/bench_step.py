@@ -28,8 +28,11 @@ def main() -> None:
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--vocab", type=int, default=512)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--default-allocator", action="store_true", help="leave glibc's allocator as it is (the engine tunes it)")
     ap.add_argument("--steps", type=int, default=10, help="timed steps, after 2 warm-up steps")
     args = ap.parse_args()
+    from parley_engine.allocator import tune_allocator
+    tuned = False if args.default_allocator else tune_allocator()
 
     engine = Engine()
     config = {"layers": args.layers, "d_model": args.d_model, "heads": args.heads, "vocab_size": args.vocab,
@@ -64,7 +67,7 @@ def main() -> None:
     logprob_ms = [timed(lambda: engine.compute_logprobs(lp)) for _ in range(args.steps)]
     tokens = args.batch * args.seq
     print(json.dumps({
-        "bench": "trainer_engine_step", "device": info["device"], "torch": torch.__version__,
+        "bench": "trainer_engine_step", "device": info["device"], "torch": torch.__version__, "allocator_tuned": tuned,
         "threads": torch.get_num_threads(), "parameters": info["parameters"], "batch": args.batch, "seq": args.seq,
         "step_ms_median": round(statistics.median(step_ms), 1), "step_ms_min": round(min(step_ms), 1),
         "train_tokens_per_s": round(tokens / (statistics.median(step_ms) / 1000)),

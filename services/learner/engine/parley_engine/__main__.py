@@ -43,6 +43,8 @@ def main(argv=None) -> int:
                        choices=["debug", "info", "warn", "error"], help="default: $PARLEY_LOG_LEVEL or info")
     args = parser.parse_args(argv)
 
+    from .allocator import tune_allocator
+    tune_allocator()
     try:
         import torch  # noqa: F401
     except ImportError:
