@@ -42,7 +42,7 @@ addServePolicyOptions(serve.command('policy').description('Serve the Policy gRPC
         const model = loadChatModel(c.modelDir);
         const trainer = connectTrainer(c.engineAddress);
         const init = process.env.PARLEY_ENGINE_INIT_FILE;
-        const ready = init ? initPolicyEngine(trainer, init, model.vocabSize) : undefined;
+        const ready = init ? initPolicyEngine(trainer, init, c.modelDir) : undefined;
         return new EngineSamplerBackend(trainer, { stopTokenIds: model.encode('<|im_end|>'), ready });
       },
     });

@@ -71,15 +71,16 @@ function killGroup(c: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** `s` as a literal inside a regular expression. */
+export const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 export class LocalPod {
   phase: PodPhase = 'Pending';
   /** Why the pod failed (an init container that never succeeded, an image that cannot run here). */
   failure?: string;
   private readonly containers: RunningContainer[] = [];
-  private readonly mounts: [string, string][] = [];
-  private mountDirs = new Map<string, string>();
+  /** Mount path → the folder standing in for its volume. */
+  private readonly mountDirs = new Map<string, string>();
   private mountPattern?: RegExp;
   private stopping = false;
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -248,20 +249,18 @@ export class LocalPod {
       mkdirSync(dir, { recursive: true });
       dirs.set(v.name, dir);
     }
-    // One mount table for the pod (every container here mounts a volume at the same path), longest path first.
-    const seen = new Set<string>();
+    // One mount table for the pod (every container here mounts a volume at the same path).
     for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
       for (const m of c.volumeMounts ?? []) {
-        if (seen.has(m.mountPath)) continue;
+        if (this.mountDirs.has(m.mountPath)) continue;
         const dir = dirs.get(m.name);
         if (!dir) throw new ParleyError('failed_precondition', `${this.name}/${c.name}: volumeMount '${m.name}' names no volume of the pod`);
-        seen.add(m.mountPath);
-        this.mounts.push([m.mountPath, dir]);
+        this.mountDirs.set(m.mountPath, dir);
       }
     }
-    this.mounts.sort((a, b) => b[0].length - a[0].length);
-    this.mountDirs = new Map(this.mounts);
-    if (this.mounts.length) this.mountPattern = new RegExp(`(^|[\\s='":,])(${this.mounts.map(([m]) => escapeRe(m)).join('|')})(?=/|$|[\\s'":,])`, 'g');
+    // Longest path first, so /data/x is not read as /data followed by /x.
+    const paths = [...this.mountDirs.keys()].sort((a, b) => b.length - a.length);
+    if (paths.length) this.mountPattern = new RegExp(`(^|[\\s='":,])(${paths.map(escapeRe).join('|')})(?=/|$|[\\s'":,])`, 'g');
     // ConfigMaps last: their files may name mount paths, which must read as this pod's folders.
     for (const v of spec.volumes ?? []) {
       if (!v.configMap) continue;

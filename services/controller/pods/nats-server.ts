@@ -18,7 +18,8 @@ export function natsServerBinary(): string {
   return process.env.NATS_SERVER_BIN ?? '/usr/sbin/nats-server';
 }
 
-function freePort(host: string): Promise<number> {
+/** A port free on `host` now (the OS picks it). */
+export function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
@@ -29,14 +30,16 @@ function freePort(host: string): Promise<number> {
   });
 }
 
-const connects = (host: string, port: number) =>
-  new Promise<boolean>((resolve) => {
+/** Whether a TCP connection to host:port succeeds now. */
+export function canConnect(host: string, port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
     const s = createConnection({ host, port }, () => {
       s.destroy();
       resolve(true);
     });
     s.once('error', () => resolve(false));
   });
+}
 
 /**
  * Starts nats-server -js on `host` with its store in `storeDir`; resolves once it accepts connections.
@@ -58,7 +61,7 @@ export async function startLocalNats(storeDir: string, host = '127.0.0.1'): Prom
   process.once('exit', kill);
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new ParleyError('unavailable', `nats-server exited with ${child.exitCode} at start`);
-    if (await connects(host, port)) break;
+    if (await canConnect(host, port)) break;
     if (i > 300) {
       kill();
       throw new ParleyError('unavailable', `nats-server did not accept connections on ${host}:${port} within 15 s`);

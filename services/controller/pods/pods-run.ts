@@ -15,7 +15,7 @@ import { enginePython } from '../../learner/index.js';
 import { resolveControllerConfig, type ControllerConfig } from '../config.js';
 import type { GroupName } from '../labels.js';
 import { provisionRunStreams } from '../nats-provision.js';
-import { LocalPod, type ImageCommand } from './local-pod.js';
+import { LocalPod, escapeRe, type ImageCommand } from './local-pod.js';
 import { startLocalNats, type LocalNats } from './nats-server.js';
 import { planPods, toTrainingRun, type PodPlan } from './plan.js';
 
@@ -104,7 +104,7 @@ function hostRewriter(plan: PodPlan, podIps: Map<string, string>, config: Contro
     for (const p of pods) for (const n of fq(name, ns)) pairs.push([`${p.name}.${n}`, podIps.get(p.name)!]);
   }
   pairs.sort((a, b) => b[0].length - a[0].length);
-  const re = new RegExp(`(?<![A-Za-z0-9.-])(${pairs.map(([k]) => k.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})(?![A-Za-z0-9.-])`, 'g');
+  const re = new RegExp(`(?<![A-Za-z0-9.-])(${pairs.map(([k]) => escapeRe(k)).join('|')})(?![A-Za-z0-9.-])`, 'g');
   const map = new Map(pairs);
   return (text) => (pairs.length ? text.replace(re, (m) => map.get(m) ?? m) : text);
 }
@@ -183,8 +183,6 @@ export async function runPods(doc: unknown, o: PodsRunOptions): Promise<PodsRepo
     const kills: { pod: string; afterStep: number }[] = [];
     const pendingKills = [...(o.kills ?? [])];
     const policyPods = pods.filter((p) => p.planned.group === 'policy').map((p) => p.name);
-    // The coordinator evaluates once more when the learner reaches the last step (eval_completed at that step).
-    const evalAtEnd = true;
     let step = 0;
     let finalEval: Record<string, unknown> | null = null;
     let failure: Error | undefined;
@@ -235,9 +233,10 @@ export async function runPods(doc: unknown, o: PodsRunOptions): Promise<PodsRepo
       });
     }
 
-    // Done: the last step committed, its evaluation published, and every policy replica serving its weights.
+    // Done: the last step committed, its evaluation published (the coordinator always evaluates the last
+    // step), and every policy replica serving its weights.
     const lastVersion = () => iterations.at(-1)?.policy_version ?? 0;
-    const done = () => step >= spec.algorithm.steps && (!evalAtEnd || finalEval !== null) && policyPods.every((p) => (loaded[p]?.at(-1) ?? 0) >= lastVersion());
+    const done = () => step >= spec.algorithm.steps && finalEval !== null && policyPods.every((p) => (loaded[p]?.at(-1) ?? 0) >= lastVersion());
     for await (const msg of stream) {
       const name = msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
       let e: Record<string, unknown>;
