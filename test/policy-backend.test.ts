@@ -7,7 +7,8 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ParleyError } from '../services/core/index.js';
 import { OpenAICompatibleBackend, parseCompletionResponse, type OpenAICompatibleOptions } from '../services/policy/index.js';
-import { fakeLogprob, startVllmDouble, type VllmDouble } from './fixtures/vllm-double.js';
+import { checkVllmContract } from './fixtures/vllm-contract.js';
+import { fakeLogprob, makeAdapterDir, startVllmDouble, type VllmDouble } from './fixtures/vllm-double.js';
 
 describe('openai-compatible backend against the vLLM test double', () => {
   let vllm: VllmDouble;
@@ -117,10 +118,10 @@ describe('openai-compatible backend against the vLLM test double', () => {
     expect(vllm.requests).toHaveLength(1);
   });
 
-  it('maps a 400 (e.g. context too long) to invalid_argument without retrying', async () => {
+  it('maps a 400 (e.g. max_tokens above the context) to invalid_argument without retrying', async () => {
     const err = await failure(backend().generate({ promptTokenIds: prompt, sampling: { ...sampling, maxTokens: 50_000 } }));
     expect(err!.code).toBe('invalid_argument');
-    expect(err!.message).toContain('maximum context length');
+    expect(err!.message).toContain('cannot be greater than max_model_len=40960');
     expect(vllm.requests).toHaveLength(1);
   });
 
@@ -151,17 +152,39 @@ describe('openai-compatible backend against the vLLM test double', () => {
 
   it('loads and unloads versioned LoRA adapters and samples with them', async () => {
     const b = backend();
-    await b.loadAdapter('policy-v1', '/ckpt/v1');
-    await b.loadAdapter('policy-v1', '/ckpt/v1'); // a retried load is idempotent
+    const dir = makeAdapterDir();
+    await b.loadAdapter('policy-v1', dir);
+    await b.loadAdapter('policy-v1', dir); // a retried load is idempotent
     expect(await b.listModels()).toEqual([vllm.modelName, 'policy-v1']);
     await b.generate({ promptTokenIds: prompt, sampling, adapter: 'policy-v1' });
     expect(vllm.requests.at(-1)!.body.model).toBe('policy-v1');
-    expect(vllm.requests.find((r) => r.path === '/v1/load_lora_adapter')!.body).toEqual({ lora_name: 'policy-v1', lora_path: '/ckpt/v1' });
+    expect(vllm.requests.find((r) => r.path === '/v1/load_lora_adapter')!.body).toEqual({ lora_name: 'policy-v1', lora_path: dir });
 
     await b.unloadAdapter('policy-v1');
     expect(vllm.adapters.has('policy-v1')).toBe(false);
     expect((await failure(b.unloadAdapter('policy-v1')))!.code).toBe('not_found');
     expect((await failure(b.generate({ promptTokenIds: prompt, sampling, adapter: 'policy-v1' })))!.code).toBe('not_found');
+    const missing = await failure(b.loadAdapter('policy-v2', '/nonexistent/v2'));
+    expect(missing!.code).toBe('not_found');
+    expect(missing!.message).toContain('No adapter found for /nonexistent/v2');
+  });
+
+  it('takes a 500 on an adapter load from an otherwise healthy server as a refused adapter, and retries it when unhealthy', async () => {
+    // Real vLLM 0.32 answers 500 "Call to add_lora method failed" for a rank above --max-lora-rank and stays up.
+    const dir = makeAdapterDir();
+    vllm.inject('/v1/load_lora_adapter', 'http500');
+    const refused = await failure(backend().loadAdapter('policy-v7', dir));
+    expect(refused!.code).toBe('invalid_argument');
+    expect(refused!.retryable).toBe(false);
+    expect(retries).toEqual([]);
+    expect(vllm.requests.filter((r) => r.path === '/v1/load_lora_adapter')).toHaveLength(1);
+
+    vllm.inject('/v1/load_lora_adapter', 'http500');
+    vllm.inject('/health', 'http503');
+    await backend().loadAdapter('policy-v7', dir);
+    expect(retries).toEqual(['unavailable']);
+    expect(vllm.adapters.get('policy-v7')).toBe(dir);
+    await backend().unloadAdapter('policy-v7');
   });
 
   it('keeps at most maxConcurrency requests in flight', async () => {
@@ -184,5 +207,16 @@ describe('openai-compatible backend against the vLLM test double', () => {
     expect(models.data.map((m) => m.id)).toContain(vllm.modelName);
     vllm.inject('/v1/chat/completions', 'http429');
     await expect(client.chat.completions.create({ model: vllm.modelName, messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({ status: 429 });
+  });
+});
+
+describe('the vLLM test double', () => {
+  it('answers as the contract pinned against real vLLM says', async () => {
+    const small = await startVllmDouble({ maxModelLen: 512 });
+    try {
+      await checkVllmContract({ url: small.url, model: small.modelName, maxModelLen: 512, adapterDir: makeAdapterDir(), prompt: small.model.encode('<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n') });
+    } finally {
+      await small.close();
+    }
   });
 });

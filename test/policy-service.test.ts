@@ -8,7 +8,7 @@ import { ChatMessageSchema, Role, type ChatMessage } from '../services/core/gen/
 import { Policy } from '../services/core/gen/parley/v1/policy_pb.js';
 import { ParleyError, Registry, createGrpcClient, createLogger, type ServiceClient } from '../services/core/index.js';
 import { servePolicy, type PolicyMethods, type RunningPolicy } from '../services/policy/index.js';
-import { QWEN3_MODEL_DIR, fakeLogprob, startVllmDouble, type VllmDouble } from './fixtures/vllm-double.js';
+import { QWEN3_MODEL_DIR, fakeLogprob, makeAdapterDir, startVllmDouble, type VllmDouble } from './fixtures/vllm-double.js';
 
 const TOOL_CALL = '<tool_call>\n{"name": "get_order_details", "arguments": {"order_id": "#W1"}}\n</tool_call>';
 const tools = [
@@ -169,8 +169,9 @@ describe('Policy service over gRPC against the vLLM test double', () => {
   });
 
   it('loads versioned LoRA adapters, samples with the newest and unloads old ones', async () => {
-    expect(await client.loadWeights({ version: 1n, uri: '/ckpt/v1', kind: 'lora' })).toMatchObject({ version: 1n, adapterName: 'policy-v1' });
-    expect(await client.loadWeights({ version: 1n, uri: '/ckpt/v1', kind: 'lora' })).toMatchObject({ adapterName: 'policy-v1' }); // idempotent
+    const [v1, v2] = [makeAdapterDir(), makeAdapterDir()];
+    expect(await client.loadWeights({ version: 1n, uri: v1, kind: 'lora' })).toMatchObject({ version: 1n, adapterName: 'policy-v1' });
+    expect(await client.loadWeights({ version: 1n, uri: v1, kind: 'lora' })).toMatchObject({ adapterName: 'policy-v1' }); // idempotent
     const r = await client.generate({ conversationId: 'lora', messages: [user('hi')], minPolicyVersion: 1n });
     expect(r.policyVersion).toBe(1n);
     expect(vllm.requests.at(-1)!.body.model).toBe('policy-v1');
@@ -180,13 +181,15 @@ describe('Policy service over gRPC against the vLLM test double', () => {
     expect((await failure(client.loadWeights({ version: 2n, uri: '/ckpt/v2', kind: 'bogus' })))!.message).toContain('kind');
     expect((await failure(client.loadWeights({ version: 2n, uri: '/ckpt/v2', kind: 'full' })))!.code).toBe('unimplemented');
 
-    expect(await client.loadWeights({ version: 2n, uri: '/ckpt/v2' })).toMatchObject({ version: 2n, adapterName: 'policy-v2' });
+    expect(await client.loadWeights({ version: 2n, uri: v2 })).toMatchObject({ version: 2n, adapterName: 'policy-v2' });
     expect([...vllm.adapters.keys()]).toEqual(['policy-v2']);
     expect((await failure(client.loadWeights({ version: 1n, uri: '/ckpt/v1', kind: 'lora' })))!.message).toContain('versions only grow');
     expect((await client.info({})).policyVersion).toBe(2n);
 
+    // vLLM answers 404 for a folder without an adapter, 400 for one it refuses (e.g. a rank above --max-lora-rank).
+    expect((await failure(client.loadWeights({ version: 3n, uri: '/bad/path' })))!.code).toBe('not_found');
     vllm.inject('/v1/load_lora_adapter', 'http400');
-    expect((await failure(client.loadWeights({ version: 3n, uri: '/bad/path' })))!.code).toBe('invalid_argument');
+    expect((await failure(client.loadWeights({ version: 3n, uri: makeAdapterDir() })))!.code).toBe('invalid_argument');
     expect((await client.info({})).policyVersion).toBe(2n);
   });
 

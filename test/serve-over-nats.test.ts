@@ -21,7 +21,7 @@ import { serveSandbox } from '../services/sandbox/index.js';
 import { serveUserSimulator } from '../services/usersim/index.js';
 import { haveNatsServer, startNatsServer, type NatsServer } from './fixtures/nats-server.js';
 import { describeTau2, tau2DataDir, tau2DomainDir } from './fixtures/tau2-data.js';
-import { QWEN3_MODEL_DIR, startVllmDouble, type VllmDouble } from './fixtures/vllm-double.js';
+import { QWEN3_MODEL_DIR, makeAdapterDir, startVllmDouble, type VllmDouble } from './fixtures/vllm-double.js';
 
 const RUN = 'serve-test';
 const logger = createLogger('serve-over-nats-test', 'silent');
@@ -148,7 +148,7 @@ async function expectRunRequired(p: Promise<unknown>): Promise<void> {
       const overGrpc = createGrpcClient(Policy, `127.0.0.1:${policy.port}`);
       try {
         const overBus = createBusClient(bus, Policy, { run: RUN, defaultTimeoutMs: 5000 });
-        expect(await overBus.loadWeights({ version: 1n, uri: '/ckpt/v1' })).toMatchObject({ version: 1n });
+        expect(await overBus.loadWeights({ version: 1n, uri: makeAdapterDir() })).toMatchObject({ version: 1n });
         expect((await overGrpc.info({})).policyVersion).toBe(1n);
       } finally {
         overGrpc.close();

@@ -44,6 +44,7 @@ function statusError(status: number, message: string, retryAfterMs?: number): Pa
                   ? 'permission_denied'
                   : 'internal';
   const err = new ParleyError(code, message, { retryable: status === 429 || status === 408 || status >= 500 });
+  Object.assign(err, { httpStatus: status });
   if (retryAfterMs !== undefined) Object.assign(err, { retryAfterMs });
   return err;
 }
@@ -139,17 +140,38 @@ export class OpenAICompatibleBackend implements PolicyBackend {
   /**
    * Loads a LoRA adapter (vLLM: POST /v1/load_lora_adapter, needs VLLM_ALLOW_RUNTIME_LORA_UPDATING).
    * A refusal for a name the server already lists counts as success, so a retried load is idempotent.
-   * Rejects with invalid_argument when the server refuses the adapter, or as PolicyBackend describes.
+   * Rejects with not_found when the folder holds no adapter, invalid_argument when the server refuses the
+   * adapter, or as PolicyBackend describes.
    */
   async loadAdapter(name: string, path: string, signal?: AbortSignal): Promise<void> {
     await this.call(signal, async (s) => {
       try {
         await this.request('POST', '/load_lora_adapter', { lora_name: name, lora_path: path }, s);
       } catch (e) {
-        if (e instanceof ParleyError && e.code === 'invalid_argument' && (await this.listModels(s)).includes(name)) return;
+        if (!(e instanceof ParleyError)) throw e;
+        if (e.code === 'invalid_argument' && (await this.listModels(s)).includes(name)) return;
+        // vLLM 0.32 answers 500 for an adapter its worker refuses (a rank above --max-lora-rank, a broken
+        // adapter_config.json) and stays up. Retrying cannot help then, so a 500 from a server that is
+        // otherwise healthy is the adapter's fault; a 500 from one that is not stays retryable.
+        if ((e as { httpStatus?: number }).httpStatus === 500 && (await this.healthy(s))) {
+          throw new ParleyError('invalid_argument', `the server refused adapter ${name} from ${path} and is otherwise healthy: ${e.message}`, { cause: e });
+        }
         throw e;
       }
     });
+  }
+
+  /** Whether GET /health (at the server's root, beside /v1) answers 200. Never rejects. */
+  private async healthy(signal?: AbortSignal): Promise<boolean> {
+    const url = new URL('/health', this.base).href;
+    const timeout = AbortSignal.timeout(this.opts.timeoutMs);
+    try {
+      const res = await fetch(url, { signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+      await res.body?.cancel();
+      return res.status === 200;
+    } catch {
+      return false;
+    }
   }
 
   /** Unloads a LoRA adapter (POST /v1/unload_lora_adapter). Rejects with not_found when it is not loaded. */
