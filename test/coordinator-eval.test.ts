@@ -20,6 +20,7 @@ import { Policy, type GenerateRequest } from '../services/core/gen/parley/v1/pol
 import { Sandbox } from '../services/core/gen/parley/v1/sandbox_pb.js';
 import { UserSimulator } from '../services/core/gen/parley/v1/usersim_pb.js';
 import { realClock } from '../services/controller/clock.js';
+import { publishLearnerStarted } from '../services/controller/testing/learner-started.js';
 import { EVAL_STATE_KEY, serveCoordinator, type EvalRunState, type RunningCoordinator } from '../services/controller/coordinator/index.js';
 import { runMetrics } from '../services/controller/metrics.js';
 import { RunEventsTracker } from '../services/controller/run-events.js';
@@ -63,6 +64,8 @@ async function until<T>(fn: () => T | Promise<T>, what: string, ms = 60_000): Pr
     nats = await startNatsServer();
     bus = await connectBus(nats.url);
     await ensureRunStreams(bus, RUN);
+    // The learner has started (the coordinator publishes no task before its first weights).
+    await publishLearnerStarted(bus, RUN);
     state = await bus.kv(runSubjects(RUN).stateBucket, { history: 5 });
     root = mkdtempSync(join(tmpdir(), 'parley-coord-eval-'));
     const domainDir = join(root, 'local');

@@ -37,7 +37,7 @@ actors: { rollout: { replicas: 1 } }
   it('trains, evaluates and writes a complete report', () => {
     writeFileSync(join(dir, 'spec.yaml'), SPEC);
     const out = join(dir, 'out');
-    const r = spawnSync(process.execPath, [join(repo, 'bin', 'parley.js'), 'run', join(dir, 'spec.yaml'), '--out', out, '--metrics-port', '-1'], {
+    const r = spawnSync(process.execPath, [join(repo, 'bin', 'parley.js'), 'run', join(dir, 'spec.yaml'), '--out', out], {
       cwd: repo, encoding: 'utf8', timeout: 600_000, env: { ...process.env, PARLEY_LOG_LEVEL: 'error' },
     });
     expect(r.status, r.stderr.slice(-3000)).toBe(0);
@@ -60,14 +60,14 @@ actors: { rollout: { replicas: 1 } }
     expect(r.stdout).toContain('held-out pass^1');
 
     // A second invocation without --resume refuses to overwrite the run.
-    const again = spawnSync(process.execPath, [join(repo, 'bin', 'parley.js'), 'run', join(dir, 'spec.yaml'), '--out', out, '--metrics-port', '-1'], { cwd: repo, encoding: 'utf8', timeout: 120_000 });
+    const again = spawnSync(process.execPath, [join(repo, 'bin', 'parley.js'), 'run', join(dir, 'spec.yaml'), '--out', out], { cwd: repo, encoding: 'utf8', timeout: 120_000 });
     expect(again.status).not.toBe(0);
     expect(again.stderr).toContain('--resume');
 
     // --resume with one more step continues from the latest checkpoint: step 3 is trained, and the
     // cold start is not repeated.
     writeFileSync(join(dir, 'spec.yaml'), SPEC.replace('steps: 2', 'steps: 3'));
-    const resumed = spawnSync(process.execPath, [join(repo, 'bin', 'parley.js'), 'run', join(dir, 'spec.yaml'), '--out', out, '--resume', '--metrics-port', '-1'], {
+    const resumed = spawnSync(process.execPath, [join(repo, 'bin', 'parley.js'), 'run', join(dir, 'spec.yaml'), '--out', out, '--resume'], {
       cwd: repo, encoding: 'utf8', timeout: 600_000, env: { ...process.env, PARLEY_LOG_LEVEL: 'error' },
     });
     expect(resumed.status, resumed.stderr.slice(-3000)).toBe(0);

@@ -5,10 +5,11 @@
 // folder and renames it into place, and a folder already there is kept. `parley prepare model` (in
 // prepare-model.ts) downloads a url model source the same way.
 
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { localPaths, prepareLocalData } from '../controller/local/setup.js';
+import { generateDemonstrations } from '../sandbox/domains/local/expert.js';
 import { readRunSpec } from './run-command.js';
 import { CliError } from './errors.js';
 import { prepareModel } from './prepare-model.js';
@@ -41,6 +42,27 @@ export async function prepareBuiltin(specPath: string, outDir: string, log: (lin
   }
 }
 
+/**
+ * Writes DIR/demonstrations.jsonl (the learner's cold start, learner/cold-start.ts) unless it is there:
+ * `sft.demonstrations` conversations of the local domain's imperfect expert, seeded by the spec. Needs
+ * DIR/data/local (prepareBuiltin). Rejects naming the spec's problem.
+ */
+export async function prepareDemonstrations(specPath: string, outDir: string, log: (line: string) => void): Promise<void> {
+  const spec = readRunSpec(resolve(specPath));
+  const out = resolve(outDir);
+  const file = join(out, 'demonstrations.jsonl');
+  if (!spec.sft.enabled || typeof spec.sft.demonstrations !== 'number') return;
+  if (existsSync(file)) {
+    log(`${file} is there`);
+    return;
+  }
+  const d = await generateDemonstrations({ domainDir: join(out, 'data', 'local'), count: spec.sft.demonstrations, skipAskRate: spec.sft.expertSkipAskRate, seed: spec.seed });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, d.demonstrations.map((x) => JSON.stringify({ messages: x.messages })).join('\n') + '\n');
+  renameSync(tmp, file);
+  log(`wrote ${d.demonstrations.length} demonstrations of an imperfect expert to ${file} (it solves ${(d.solvedShare * 100).toFixed(0)}%; skips asking ${(spec.sft.expertSkipAskRate * 100).toFixed(0)}% of the time)`);
+}
+
 export function registerPrepareCommand(program: Command): void {
   const prepare = program.command('prepare').description('prepare what a run needs before its actors start (the init containers of its pods)');
   prepare
@@ -56,7 +78,10 @@ export function registerPrepareCommand(program: Command): void {
     .description("generate the run's local domain and the builtin model's tokenizer folder (DIR/data/local, DIR/model)")
     .requiredOption('--spec <file>', 'the run spec (the run ConfigMap’s run.yaml)')
     .requiredOption('--out <dir>', 'output folder, e.g. /data/<run>/builtin')
-    .action(async (opts: { spec: string; out: string }) => {
-      await prepareBuiltin(opts.spec, opts.out, (line) => process.stderr.write(`${line}\n`));
+    .option('--demonstrations', "also write DIR/demonstrations.jsonl for the learner's cold start when sft.demonstrations is a number", false)
+    .action(async (opts: { spec: string; out: string; demonstrations: boolean }) => {
+      const log = (line: string) => process.stderr.write(`${line}\n`);
+      await prepareBuiltin(opts.spec, opts.out, log);
+      if (opts.demonstrations) await prepareDemonstrations(opts.spec, opts.out, log);
     });
 }

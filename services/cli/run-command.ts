@@ -1,4 +1,4 @@
-// `parley run <spec.yaml> --out DIR`: a training run on this machine (see services/controller/local/).
+// `parley run <spec.yaml> --out DIR`: a training run on this machine, as the controller runs it (services/controller/local/ and pods/).
 
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -38,37 +38,40 @@ function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Reco
 export function registerRunCommand(program: Command): void {
   program
     .command('run')
-    .description('Run a training run on this machine: every actor in one process tree, the embedded bus or --nats')
-    .argument('<spec>', 'run spec (YAML)')
-    .option('--out <dir>', 'output folder: data, model, checkpoints, report', 'out/run')
-    .option('--nats <url>', 'use a NATS server instead of the embedded bus')
+    .description("Run a training run on this machine as the controller runs it in a cluster: the run's pods as local processes over a nats-server")
+    .argument('<spec>', 'run spec or TrainingRun manifest (YAML)')
+    .option('--out <dir>', 'output folder: volumes, pod logs, NATS store, report', 'out/run')
+    .option('--nats <url>', 'use this NATS server instead of starting one')
     .option('--resume', 'continue the run in --out from its latest checkpoint', false)
     .option('--steps <n>', 'override algorithm.steps')
     .option('--seed <n>', 'override seed')
-    .option('--metrics-port <n>', 'Prometheus /metrics port (-1 = off)', '9464')
-    .option('--python <path>', 'Python interpreter with PyTorch for the engine (default $PARLEY_PYTHON, else .venv-engine/bin/python when scripts/setup-engine-env.sh made it, else /usr/bin/python3)')
-    .option('--pods', "rehearse the run as the controller would run it in a cluster: every pod of its rendering as local processes, over a nats-server (FILE may be a TrainingRun manifest)", false)
-    .option('--kill <group@step...>', "with --pods: SIGKILL the first pod of a group after a step, e.g. --kill learner@1 policy@2 (crash rehearsal)")
-    .option('--timeout <seconds>', 'with --pods: fail when the run has not finished by then')
-    .action(async (specPath: string, opts: { out: string; nats?: string; resume: boolean; steps?: string; seed?: string; metricsPort: string; python?: string; pods: boolean; kill?: string[]; timeout?: string }) => {
+    .option('--python <path>', 'Python interpreter with PyTorch for the engines (default $PARLEY_PYTHON, else .venv-engine/bin/python when scripts/setup-engine-env.sh made it, else /usr/bin/python3)')
+    .option('--pods', 'only the pods, as a cluster runs them (no baseline evaluation of the untrained model; report.json is the pods report)', false)
+    .option('--kill <group@step...>', 'SIGKILL the first pod of a group after a step, e.g. --kill learner@1 policy@2 (crash rehearsal)')
+    .option('--timeout <seconds>', 'fail when the run has not finished by then')
+    .action(async (specPath: string, opts: { out: string; nats?: string; resume: boolean; steps?: string; seed?: string; python?: string; pods: boolean; kill?: string[]; timeout?: string }) => {
       const overrides: Record<string, unknown> = {};
       if (opts.steps !== undefined) overrides.algorithm = { steps: Number(opts.steps) };
       if (opts.seed !== undefined) overrides.seed = Number(opts.seed);
+      const kills = parseKills(opts.kill);
+      const timeout = opts.timeout === undefined ? undefined : Number(opts.timeout);
+      if (timeout !== undefined && !(timeout > 0)) throw new CliError(`--timeout: expected seconds > 0, got '${opts.timeout}'`);
       if (opts.pods) {
-        await runPodsCommand(resolve(specPath), overrides, opts);
+        await runPodsCommand(resolve(specPath), overrides, opts, kills, timeout);
         return;
       }
       const spec = readRunSpec(resolve(specPath), overrides);
       const logger = createLogger('run', process.env.PARLEY_LOG_LEVEL ?? 'warn');
       const progress = new Progress();
-      const stop = abortOnSignals(() => progress.log('stopping: finishing the current step and writing a checkpoint (Ctrl-C again to quit at once)'));
+      const stop = abortOnSignals(() => progress.log('stopping: deleting the pods (the learner has checkpointed every step; continue with --resume; Ctrl-C again to quit at once)'));
       try {
         const report = await runLocal(spec, {
           out: opts.out,
           natsUrl: opts.nats,
           resume: opts.resume,
-          metricsPort: Number(opts.metricsPort),
           python: opts.python,
+          kills,
+          timeoutMs: timeout === undefined ? undefined : timeout * 1000,
           logger,
           signal: stop.signal,
           progress,
@@ -81,7 +84,7 @@ export function registerRunCommand(program: Command): void {
         );
       } catch (e) {
         progress.done();
-        if ((e as { interrupted?: boolean }).interrupted) process.exit(130);
+        if (stop.signal.aborted) process.exit(130);
         throw e;
       } finally {
         stop.dispose();
@@ -110,20 +113,21 @@ function abortOnSignals(onFirst: () => void): { signal: AbortSignal; dispose(): 
 
 const KILL = /^(sandbox|userSimulator|policy|learner|rollout|coordinator)@([0-9]+)$/;
 
-async function runPodsCommand(path: string, overrides: Record<string, unknown>, opts: { out: string; nats?: string; python?: string; kill?: string[]; timeout?: string }): Promise<void> {
+function parseKills(kill: string[] | undefined): { group: 'policy'; afterStep: number }[] {
+  return (kill ?? []).map((k) => {
+    const m = KILL.exec(k);
+    if (!m) throw new CliError(`--kill: expected <group>@<step> with group sandbox, userSimulator, policy, learner, rollout or coordinator, got '${k.slice(0, 80)}'`);
+    return { group: m[1] as 'policy', afterStep: Number(m[2]) };
+  });
+}
+
+async function runPodsCommand(path: string, overrides: Record<string, unknown>, opts: { out: string; nats?: string; python?: string }, kills: { group: 'policy'; afterStep: number }[], timeout: number | undefined): Promise<void> {
   const { readRunDocument, runPods } = await import('../controller/pods/pods-run.js');
   const doc = readRunDocument(path) as Record<string, unknown>;
   if (doc && typeof doc === 'object') {
     if (doc.kind === 'TrainingRun') doc.spec = deepMerge((doc.spec ?? {}) as Record<string, unknown>, overrides);
     else Object.assign(doc, deepMerge(doc, overrides));
   }
-  const kills = (opts.kill ?? []).map((k) => {
-    const m = KILL.exec(k);
-    if (!m) throw new CliError(`--kill: expected <group>@<step> with group sandbox, userSimulator, policy, learner, rollout or coordinator, got '${k.slice(0, 80)}'`);
-    return { group: m[1] as 'policy', afterStep: Number(m[2]) };
-  });
-  const timeout = opts.timeout === undefined ? undefined : Number(opts.timeout);
-  if (timeout !== undefined && !(timeout > 0)) throw new CliError(`--timeout: expected seconds > 0, got '${opts.timeout}'`);
   const progress = new Progress();
   const stop = abortOnSignals(() => progress.log('stopping: deleting the pods (SIGTERM, then SIGKILL after their grace period; Ctrl-C again to quit at once)'));
   try {

@@ -5,7 +5,7 @@ import type { V1Container, V1EnvVar, V1Probe, V1ResourceRequirements, V1Volume, 
 import type { ControllerConfig } from './config.js';
 import type { GroupName } from './labels.js';
 import { cacheEnv, containerSecurityContext, scratchMounts } from './pod-security.js';
-import { CONFIG_MOUNT, DATA_MOUNT, MODEL_CLAIM_MOUNT, modelPath } from './run-config.js';
+import { builtinDir, CONFIG_MOUNT, DATA_MOUNT, MODEL_CLAIM_MOUNT, modelPath } from './run-config.js';
 import type { ActorGroup, RunSpec } from './run-spec.js';
 
 export const PORTS = { grpc: 50051, usersimGrpc: 50053, learnerGrpc: 50061, engine: 50071, metrics: 9464, vllm: 8000 } as const;
@@ -99,10 +99,6 @@ function engineContainer(spec: RunSpec, group: ActorGroup, config: ControllerCon
   };
 }
 
-/** Where the builtin model's pods find its generated local domain and tokenizer folder (`parley prepare builtin`). */
-export function builtinDir(spec: RunSpec): string {
-  return `${DATA_MOUNT}/${spec.name}/builtin`;
-}
 
 const isBuiltin = (spec: RunSpec) => spec.model.name === 'builtin';
 
@@ -114,9 +110,14 @@ function tokenizerDir(spec: RunSpec): string {
   return spec.model.source ? modelPath(spec) : `${DATA_MOUNT}/models/${spec.model.name}`;
 }
 
-/** The init container that generates the builtin model's domain and tokenizer into the data volume (idempotent). */
-function prepareBuiltinContainer(spec: RunSpec, config: ControllerConfig): V1Container {
-  const c = parleyContainer('prepare', ['prepare', 'builtin', '--spec', `${CONFIG_MOUNT}/run.yaml`, '--out', builtinDir(spec)], config, [], {
+/**
+ * The init container that generates the builtin model's domain and tokenizer into the data volume
+ * (idempotent); the learner's also writes the cold start's demonstrations when sft asks for them.
+ */
+function prepareBuiltinContainer(spec: RunSpec, config: ControllerConfig, demonstrations = false): V1Container {
+  const args = ['prepare', 'builtin', '--spec', `${CONFIG_MOUNT}/run.yaml`, '--out', builtinDir(spec)];
+  if (demonstrations) args.push('--demonstrations');
+  const c = parleyContainer('prepare', args, config, [], {
     requests: { cpu: '250m', memory: '256Mi' },
     limits: { memory: '1Gi' },
   });
@@ -149,8 +150,8 @@ function prepareModelContainer(spec: RunSpec, config: ControllerConfig): V1Conta
 }
 
 /** What runs before the containers of a pod that loads the model: the builtin model's generation or a url source's download. */
-function modelInitContainers(spec: RunSpec, config: ControllerConfig): { initContainers?: V1Container[] } {
-  if (isBuiltin(spec)) return { initContainers: [prepareBuiltinContainer(spec, config)] };
+function modelInitContainers(spec: RunSpec, config: ControllerConfig, demonstrations = false): { initContainers?: V1Container[] } {
+  if (isBuiltin(spec)) return { initContainers: [prepareBuiltinContainer(spec, config, demonstrations && spec.sft.enabled && typeof spec.sft.demonstrations === 'number')] };
   if (spec.model.source?.kind === 'url') return { initContainers: [prepareModelContainer(spec, config)] };
   return {};
 }
@@ -207,6 +208,8 @@ export function groupContainers(
         { name: 'PARLEY_MAX_CONTEXT_TOKENS', value: String(spec.model.maxContextTokens) },
         { name: 'PARLEY_PORT', value: String(PORTS.grpc) },
         { name: 'PARLEY_METRICS_PORT', value: String(PORTS.metrics) },
+        // Serve only the learner's weights: after a cold start its version 0 is not the replica's fresh Init.
+        { name: 'PARLEY_AWAIT_WEIGHTS', value: 'true' },
         ...(builtin
           ? [
               { name: 'PARLEY_ENGINE_ADDRESS', value: `127.0.0.1:${PORTS.engine}` },
@@ -231,8 +234,12 @@ export function groupContainers(
         { name: 'PARLEY_TRAINER_ADDRESS', value: `127.0.0.1:${PORTS.engine}` },
         { name: 'PARLEY_PORT', value: String(PORTS.learnerGrpc) },
         { name: 'PARLEY_METRICS_PORT', value: String(PORTS.metrics) },
-        // The builtin model's vocabulary size comes from its generated tokenizer folder.
-        ...(isBuiltin(spec) ? [{ name: 'PARLEY_MODEL_DIR', value: `${builtinDir(spec)}/model` }] : []),
+        // The builtin model's vocabulary size comes from its generated tokenizer folder; the cold start tokenizes with the model's tokenizer.
+        ...(isBuiltin(spec)
+          ? [{ name: 'PARLEY_MODEL_DIR', value: `${builtinDir(spec)}/model` }]
+          : spec.sft.enabled
+            ? [{ name: 'PARLEY_MODEL_DIR', value: spec.model.tokenizer ?? tokenizerDir(spec) }]
+            : []),
       ];
       const learner = parleyContainer('learner', ['serve', 'learner', '--config', `${CONFIG_MOUNT}/learner.yaml`], config, learnerEnv, {
         requests: { cpu: '1', memory: '2Gi' },
@@ -247,7 +254,7 @@ export function groupContainers(
       });
       const engine = engineContainer(spec, g, config, resourceRequirements(g.resources));
       if (g.image) engine.image = g.image;
-      return { containers: [engine, learner], ...modelInitContainers(spec, config), volumes: modelVolumes(spec), gpuCaches: true, data: true };
+      return { containers: [engine, learner], ...modelInitContainers(spec, config, true), volumes: modelVolumes(spec), gpuCaches: true, data: true };
     }
     case 'rollout': {
       const args = ['serve', 'rollout', '--run', run, '--nats', '$(PARLEY_BUS_URL)', '--name', '$(POD_NAME)', '--concurrency', String(spec.rollout.concurrency)];

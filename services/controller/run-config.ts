@@ -40,6 +40,11 @@ export function modelPath(spec: RunSpec): string {
 
 const ESTIMATOR_TO_LEARNER = { grpo: 'grpo', drgrpo: 'dr_grpo', rloo: 'rloo', reinforce_pp: 'reinforce_pp' } as const;
 
+/** Where the builtin model's pods find its generated local domain, tokenizer folder and demonstrations (`parley prepare builtin`). */
+export function builtinDir(spec: RunSpec): string {
+  return posix.join(DATA_MOUNT, spec.name, 'builtin');
+}
+
 /** The checkpoint folder in the pods: relative run-spec paths live under /data/<run>/. */
 export function checkpointDir(spec: RunSpec): string {
   return isAbsolute(spec.checkpoint.dir) ? spec.checkpoint.dir : posix.join(DATA_MOUNT, spec.name, spec.checkpoint.dir);
@@ -97,6 +102,15 @@ export function engineInitConfig(spec: RunSpec, vocabSize?: number): Record<stri
   };
 }
 
+/**
+ * The learner's cold start for a spec with sft.enabled: a demonstrations file given by path, or (a number,
+ * builtin model only) the file `parley prepare builtin --demonstrations` generates at `generated`.
+ */
+export function coldStartSettings(spec: RunSpec, generated: string) {
+  const s = spec.sft;
+  return { demonstrations: typeof s.demonstrations === 'string' ? s.demonstrations : generated, epochs: s.epochs, batchSize: s.batchSize, learningRate: s.learningRate };
+}
+
 export function learnerSettings(spec: RunSpec, config: ControllerConfig): Record<string, unknown> {
   const engine = engineInitConfig(spec);
   const settings = {
@@ -106,6 +120,7 @@ export function learnerSettings(spec: RunSpec, config: ControllerConfig): Record
     weightsTransport: config.sharedVolumeClaim ? 'directory' : 'object_store',
     model: modelPath(spec),
     engineConfigJson: JSON.stringify(engine),
+    ...(spec.sft.enabled ? { coldStart: coldStartSettings(spec, posix.join(builtinDir(spec), 'demonstrations.jsonl')) } : {}),
   };
   learnerConfig(settings);
   return settings;

@@ -277,6 +277,8 @@ export const RunSpecSchema = z
         k: z.number().int().min(1).default(4),
         /** Evaluate every N learner steps (0 = only at the start and the end). */
         everySteps: z.number().int().min(0).default(0),
+        /** Evaluate the starting policy (after the cold start) before step 1; training waits for it (verl's trainer.val_before_train). */
+        beforeTrain: z.boolean().default(true),
         /** Tasks from the evaluation split (0 = all). */
         maxTasks: z.number().int().min(0).default(0),
       })

@@ -1,7 +1,10 @@
 // The weight-sync events of a run (DESIGN §4): the learner's weights_published and each policy
 // replica's weights_loaded, with their dedup ids and a checked decoder for the published one.
 
+import type { Bus } from './bus/index.js';
 import { ParleyError, invalidArgument } from './errors.js';
+import { sleep } from './retry.js';
+import { runSubjects } from './run-subjects.js';
 
 /** parley.<run>.events.weights_published: the learner committed a step and its weights are reachable. */
 export interface WeightsPublishedEvent {
@@ -21,6 +24,11 @@ export interface WeightsPublishedEvent {
   bytes: number;
   /** The learner's wall clock when it published (ms since the epoch), for weight-sync latency. */
   publishedAtMs: number;
+  /**
+   * Version 0 only: true when the learner did not start from the engine's fresh Init (a cold start or
+   * initialWeights), so replicas, which start from a fresh Init, must load version 0 too.
+   */
+  replacesInit?: boolean;
 }
 
 /** parley.<run>.events.weights_loaded: one policy replica serves `version` from now on. */
@@ -76,5 +84,24 @@ export function parseWeightsPublished(data: Uint8Array): WeightsPublishedEvent {
     transport: e.transport,
     bytes: num(e.bytes),
     publishedAtMs: num(e.publishedAtMs),
+    ...(e.replacesInit === true && e.version === 0 ? { replacesInit: true } : {}),
   };
+}
+
+/**
+ * Resolves once the run's learner has published weights (its version 0 comes once it has started, after
+ * a cold start that may take minutes): looks every `pollMs`, also while the events stream is not there
+ * yet. Rejects only when `signal` aborts.
+ */
+export async function untilWeightsPublished(bus: Bus, run: string, signal?: AbortSignal, pollMs = 1000): Promise<void> {
+  const s = runSubjects(run);
+  for (;;) {
+    if (signal?.aborted) throw new ParleyError('cancelled', 'stopped while waiting for the learner\'s first weights');
+    try {
+      if (await bus.lastMessage(s.eventsStream, s.weightsPublished)) return;
+    } catch {
+      // no events stream yet, or the bus is reconnecting: look again
+    }
+    await sleep(pollMs, signal).catch(() => undefined);
+  }
 }

@@ -29,6 +29,8 @@ export interface HeldOutSettings {
   maxTasks: number;
   /** Evaluate every this many learner steps (0: only after the last step). */
   everySteps: number;
+  /** Evaluate step 0 (policy version 0) before training starts. */
+  beforeTrain?: boolean;
   /** Learner steps of the run (0: no limit, so no final evaluation). */
   steps: number;
   horizons: number[];
@@ -95,7 +97,7 @@ export function dueEvalStep(s: Pick<HeldOutSettings, 'everySteps' | 'steps'>, le
 
 /** What an evaluation at a training step is called: `final` after the last step, else `step <n>`. */
 export function evalName(s: Pick<HeldOutSettings, 'steps'>, step: number): string {
-  return s.steps > 0 && step === s.steps ? 'final' : `step ${step}`;
+  return s.steps > 0 && step === s.steps ? 'final' : step === 0 ? 'before training' : `step ${step}`;
 }
 
 /** The held-out tasks: task ids in the order of the split, and what the episode driver needs of each. */

@@ -5,6 +5,7 @@ import type { Bus } from '../core/bus/index.js';
 import type { Logger } from '../core/logger.js';
 import { weightsPublishedMsgId } from '../core/weights-events.js';
 import type { CheckpointRecord } from './checkpoint-store.js';
+import type { ColdStartRecord } from './cold-start.js';
 import type { LearnerConfig } from './config.js';
 import {
   publishEvent,
@@ -43,6 +44,7 @@ export async function announceWeights(bus: Bus, cfg: LearnerConfig, rec: Checkpo
       transport: art.transport,
       bytes: art.bytes,
       publishedAtMs: Date.now(),
+      ...(rec.policyVersion === 0 && (cfg.coldStart || cfg.initialWeights) ? { replacesInit: true } : {}),
     };
     await publishEvent(bus, runSubjects(cfg.run).weightsPublished, weightsPublishedMsgId(cfg.run, rec.policyVersion), event);
   } catch (e) {
@@ -59,6 +61,7 @@ export async function announceStep(
   seconds: number,
   metrics: Record<string, number>,
   log: Logger,
+  tokens?: number,
 ): Promise<void> {
   const horizon = cfg.horizons[rec.horizonStage] ?? 0;
   const event: StepCompletedEvent = {
@@ -71,6 +74,8 @@ export async function announceStep(
     horizon,
     horizonStage: rec.horizonStage,
     metrics,
+    ...(tokens !== undefined ? { tokens } : {}),
+    totals: { ...rec.totals },
   };
   try {
     await publishEvent(bus, runSubjects(cfg.run).stepCompleted, `${cfg.run}/step/${rec.step}`, event);
@@ -78,5 +83,15 @@ export async function announceStep(
     await (await bus.kv(runStateBucket(cfg.run))).put('learner', new TextEncoder().encode(JSON.stringify(state)));
   } catch (e) {
     log.warn({ err: e, step: rec.step }, 'could not publish step_completed or the run state');
+  }
+}
+
+/** Publishes cold_start_completed {run, demonstrations, finalEpochLoss, seconds} (dedup id `<run>/cold-start`). Never rejects. */
+export async function announceColdStart(bus: Bus, cfg: LearnerConfig, rec: ColdStartRecord, log: Logger): Promise<void> {
+  try {
+    const event = { run: cfg.run, demonstrations: rec.demonstrations, finalEpochLoss: rec.finalEpochLoss, seconds: rec.seconds };
+    await publishEvent(bus, runSubjects(cfg.run).coldStartCompleted, `${cfg.run}/cold-start`, event);
+  } catch (e) {
+    log.warn({ err: e }, 'could not publish cold_start_completed');
   }
 }

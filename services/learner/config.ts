@@ -109,6 +109,21 @@ export const LearnerConfigSchema = z
     modelDir: z.string().min(1).optional(),
     /** Weights to start from when no checkpoint exists (e.g. a cold-start SFT result: a SaveWeights folder); empty: the engine's fresh Init. */
     initialWeights: z.string().default(''),
+    /**
+     * Cold start (MUA-RL): SFT on demonstrations when the run has no checkpoint yet; RL then starts from
+     * its result, which is also the KL anchor (learner/cold-start.ts). Needs modelDir (the tokenizer).
+     */
+    coldStart: z
+      .object({
+        /** JSON lines of conversations (OpenAI-style messages, or {"messages": [...]}). */
+        demonstrations: z.string().min(1),
+        epochs: num().int().min(1).default(2),
+        /** Conversations per optimizer step. */
+        batchSize: num().int().min(1).default(32),
+        learningRate: num().positive().default(1e-3),
+      })
+      .strict()
+      .optional(),
     /** Seed for the engine's Init. */
     seed: num().int().min(0).default(0),
     /** A delivered trajectory not ended within this time is redelivered; the learner extends it while it holds one (ms). */
@@ -119,6 +134,7 @@ export const LearnerConfigSchema = z
     maxStepAttempts: num().int().min(1).default(3),
   })
   .superRefine((c, ctx) => {
+    if (c.coldStart && c.initialWeights) ctx.addIssue({ code: 'custom', path: ['coldStart'], message: 'give coldStart or initialWeights, not both: the cold start produces the initial weights' });
     if (!(c.rewardRange[0] < c.rewardRange[1])) ctx.addIssue({ code: 'custom', path: ['rewardRange'], message: 'must be [min, max] with min < max' });
     if (c.minGroupSize > c.groupSize) ctx.addIssue({ code: 'custom', path: ['minGroupSize'], message: `must be ≤ groupSize (${c.groupSize})` });
     if (c.algorithm === 'rloo' && c.minGroupSize < 2) ctx.addIssue({ code: 'custom', path: ['minGroupSize'], message: 'rloo needs groups of at least 2' });

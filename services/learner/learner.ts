@@ -16,7 +16,8 @@ import { deadLetter, type DeadLetter } from './dead-letters.js';
 import { findRejected } from './engine-rejections.js';
 import { executeStep, planStep, type StepHooks, type StepTrajectory } from './learner-step.js';
 import { learnerMetrics, type LearnerMetrics } from './learner-metrics.js';
-import { announceWeights, announceStep } from './announce.js';
+import { announceColdStart, announceWeights, announceStep } from './announce.js';
+import type { ColdStartRecord } from './cold-start.js';
 import { openRunStreams } from './run-bus.js';
 import type { TrainerClient } from './trainer-client.js';
 
@@ -153,12 +154,14 @@ export class Learner {
 
   private async boot(): Promise<void> {
     const c = this.config;
-    const { latest: rec, vocabSize, window } = await restoreOrInitialise(this.store, this.deps.trainer, c, this.log, this.clock.now());
+    let cold: ColdStartRecord | undefined;
+    const { latest: rec, vocabSize, window } = await restoreOrInitialise(this.store, this.deps.trainer, c, this.log, this.clock.now(), (r) => (cold = r));
     this.intake.limits = trajectoryLimits(c, vocabSize);
     for (const r of window) this.intake.remember(r.seq, Object.values(r.consumed).flat());
     this.last = rec;
     this.setGauges();
     this.consumer = await openRunStreams(this.deps.bus, c.run, { ackWaitMs: c.ackWaitMs, maxAckPending: c.maxBufferedTrajectories });
+    if (cold) await announceColdStart(this.deps.bus, c, cold, this.log);
     // A crash may have come between a commit and its announcement; announcing again is deduplicated.
     await announceWeights(this.deps.bus, c, rec, this.log);
     this.messages = this.consumer.consume({ batch: Math.min(64, c.maxBufferedTrajectories), expiresMs: 5000 });
@@ -308,7 +311,7 @@ export class Learner {
         for (const [part, v] of Object.entries(result.metrics)) this.metrics.loss.set({ part }, v);
         this.log.info({ step, policyVersion: rec.policyVersion, trajectories: trained.length, rewardMean: rec.rewardMean, seconds, loss: result.metrics.loss }, 'step committed');
         if (result.updated) await announceWeights(this.deps.bus, c, rec, this.log);
-        await announceStep(this.deps.bus, c, rec, trained.length, seconds, result.metrics, this.log);
+        await announceStep(this.deps.bus, c, rec, trained.length, seconds, result.metrics, this.log, plan.tokens);
         return;
       } catch (e) {
         const err = ParleyError.from(e);

@@ -1,9 +1,11 @@
 // Start-up: brings the engine to the latest committed checkpoint (and clears weights of steps that
-// never committed), or saves the initial weights and writes checkpoint 0.
+// never committed), or runs the cold start when configured, saves the initial weights and writes
+// checkpoint 0.
 
 import { ParleyError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { CHECKPOINT_FORMAT, type CheckpointRecord, type CheckpointStore } from './checkpoint-store.js';
+import { coldStart, type ColdStartRecord } from './cold-start.js';
 import type { LearnerConfig } from './config.js';
 import { emptyIds } from './ledger.js';
 import type { TrainerClient } from './trainer-client.js';
@@ -20,14 +22,19 @@ export async function restoreOrInitialise(
   c: LearnerConfig,
   log: Logger,
   now: number,
+  onColdStart?: (r: ColdStartRecord) => void,
 ): Promise<{ latest: CheckpointRecord; vocabSize: number; window: CheckpointRecord[] }> {
-  const info = await trainer.init({ model: c.model, configJson: c.engineConfigJson, seed: BigInt(c.seed) });
   const rec = await store.latest();
+  // A cold start runs (or is found done) only before checkpoint 0: the checkpoints hold everything after it.
+  const cold = !rec && c.coldStart ? await coldStart(trainer, c, log) : undefined;
+  if (cold) onColdStart?.(cold);
+  const initialWeights = cold?.weightsPath ?? c.initialWeights;
+  const info = await trainer.init({ model: c.model, configJson: c.engineConfigJson, seed: BigInt(c.seed) });
   if (rec) {
     if (rec.run !== c.run) throw new ParleyError('failed_precondition', `${store.dir} holds run '${rec.run}', not '${c.run}'; use another checkpointDir`);
     const removed = await store.removeUncommittedWeights(rec.policyVersion);
     await trainer.loadWeights({ path: rec.weightsPath });
-    if (c.initialWeights) {
+    if (c.initialWeights || c.coldStart) {
       // The KL anchor is where RL began (checkpoint 0 holds those weights), not the resumed policy.
       const start = (await store.history(0)).find((r) => r.kind === 'init');
       await trainer.loadWeights({ path: start?.weightsPath ?? c.initialWeights, reference: true });
@@ -37,11 +44,11 @@ export async function restoreOrInitialise(
     return { latest: rec, vocabSize: info.vocabSize, window };
   }
   await store.removeUncommittedWeights(-1);
-  if (c.initialWeights) {
-    await trainer.loadWeights({ path: c.initialWeights });
+  if (initialWeights) {
+    await trainer.loadWeights({ path: initialWeights });
     // The KL term keeps the policy near where RL starts (e.g. the SFT result), not near Init's weights.
-    await trainer.loadWeights({ path: c.initialWeights, reference: true });
-    log.info({ initialWeights: c.initialWeights }, 'starting from the given initial weights (policy and reference)');
+    await trainer.loadWeights({ path: initialWeights, reference: true });
+    log.info({ initialWeights }, 'starting from the initial weights (policy and reference)');
   }
   const saved = await trainer.saveWeights({ path: store.weightsDir, version: 0n });
   const init: CheckpointRecord = {

@@ -18,6 +18,7 @@ export function runSubjects(run: string) {
     weightsPublished: `parley.${run}.events.weights_published`,
     weightsLoaded: `parley.${run}.events.weights_loaded`,
     stepCompleted: `parley.${run}.events.step_completed`,
+    coldStartCompleted: `parley.${run}.events.cold_start_completed`,
     deadLetters: `parley.${run}.dead_letters`,
   };
 }
@@ -87,6 +88,10 @@ export interface StepCompletedEvent {
   horizon: number;
   horizonStage: number;
   metrics: Record<string, number>;
+  /** Tokens trained in the step (the sequences' lengths). */
+  tokens?: number;
+  /** The run's totals after the step (consumed, trained, droppedStale, zeroVarianceGroups, incompleteGroups). */
+  totals?: Record<string, number>;
 }
 
 /** The learner's entry in the run-state KV bucket (`parley-<run>-state`, key `learner`). */

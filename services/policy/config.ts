@@ -71,6 +71,11 @@ export const PolicyConfigSchema = z.object({
   weightsCacheDir: z.string().min(1).optional(),
   /** Downloaded weight versions kept in weightsCacheDir (the newest). Default 2. */
   keepWeightDownloads: int(1).default(2),
+  /**
+   * With busUrl: serve only once the run's learner has published weights (its version 0 may replace this
+   * replica's initial weights, e.g. after a cold start). The controller sets it in a run's policy pods. Env PARLEY_AWAIT_WEIGHTS.
+   */
+  awaitWeights: bool.default(false),
 });
 
 export type PolicyConfig = Omit<z.infer<typeof PolicyConfigSchema>, 'backend' | 'replica'> & { backend: 'openai-compatible' | 'trainer-engine'; replica: string };

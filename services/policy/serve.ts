@@ -110,7 +110,7 @@ export async function servePolicy(opts: ServePolicyOptions): Promise<RunningPoli
         throw new ParleyError('unavailable', `cannot follow published weights: ${(e as Error).message}`, { cause: e });
       }
       weights = new WeightFollower(
-        { run: target.run, replica: config.replica, cacheDir: config.weightsCacheDir, keepDownloads: config.keepWeightDownloads },
+        { run: target.run, replica: config.replica, cacheDir: config.weightsCacheDir, keepDownloads: config.keepWeightDownloads, awaitFirstPublish: config.awaitWeights },
         { bus: weightsBus, policy: createLocalClient(Policy, service), logger, metrics },
       );
       await weights.start();

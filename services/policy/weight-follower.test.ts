@@ -35,9 +35,9 @@ function weightsFolder(root: string, version: number, lora = false): string {
   return dir;
 }
 
-async function publishVersion(bus: Bus, root: string, version: number, transport: 'directory' | 'object_store', kind: 'full' | 'lora' = 'full'): Promise<void> {
+async function publishVersion(bus: Bus, root: string, version: number, transport: 'directory' | 'object_store', kind: 'full' | 'lora' = 'full', replacesInit = false): Promise<void> {
   const art = await publishWeightsArtifact(bus, RUN, weightsFolder(root, version, kind === 'lora'), version, { transport, maxBytes: 1 << 20 });
-  const e: WeightsPublishedEvent = { run: RUN, version, step: version, kind, ...art, publishedAtMs: Date.now() };
+  const e: WeightsPublishedEvent = { run: RUN, version, step: version, kind, ...art, publishedAtMs: Date.now(), ...(replacesInit ? { replacesInit } : {}) };
   await bus.publish(subjects.weightsPublished, enc(e), { msgId: weightsPublishedMsgId(RUN, version) });
 }
 
@@ -101,6 +101,38 @@ describe('WeightFollower on the memory bus', () => {
       expect(e.seconds).toBeGreaterThanOrEqual(0);
       expect(e.loadedAtMs).toBeGreaterThan(0);
     }
+  });
+
+  it('loads version 0 only when it replaces the fresh Init (a cold start), and reports it', async () => {
+    const { bus, root, follower } = await setup();
+    await publishVersion(bus, join(root, 'plain'), 0, 'directory');
+    const plain = follower('plain');
+    await plain.f.start();
+    expect(plain.backend.versions).toEqual([]);
+    // A second run whose learner started from a cold start: version 0 is loaded once, then 1.
+    const other = createMemoryBus();
+    cleanup.push(() => other.close());
+    await other.ensureStream(runStreamConfigs(RUN).events);
+    const cold = new RecordingBackend();
+    const f = new WeightFollower({ run: RUN, replica: 'cold', cacheDir: join(root, 'cache', 'cold'), awaitFirstPublish: true, retryBaseMs: 10, retryMaxMs: 50 }, { bus: other, policy: replicaPolicy(cold) });
+    cleanup.push(() => f.stop());
+    let ready = false;
+    const starting = f.start().then(() => (ready = true));
+    await new Promise((r) => setTimeout(r, 1500));
+    // Nothing published yet: the replica waits instead of serving its fresh Init.
+    expect(ready).toBe(false);
+    await publishVersion(other, join(root, 'cold-learner'), 0, 'directory', 'full', true);
+    await starting;
+    expect(cold.versions).toEqual([0]);
+    await publishVersion(other, join(root, 'cold-learner'), 1, 'directory');
+    await f.waitForVersion(1, 10_000);
+    expect(cold.versions).toEqual([0, 1]);
+    const loaded = await vi.waitFor(async () => {
+      const l = await loadedEvents(other);
+      expect(l).toHaveLength(2);
+      return l;
+    }, { timeout: 10_000 });
+    expect(loaded.map((e) => e.version)).toEqual([0, 1]);
   });
 
   it('a replica started late loads the newest version before it is ready, then follows', async () => {

@@ -23,6 +23,8 @@ export interface WeightFollowerOptions {
   keepDownloads?: number;
   /** Redelivery after this long without an end; a running load extends it. Default 60 000 ms. */
   ackWaitMs?: number;
+  /** start() waits for the learner's first weights_published instead of serving the initial weights when none is there. Default false. */
+  awaitFirstPublish?: boolean;
   /** Backoff of retryable failures (full jitter, doubling): first cap and largest cap. Defaults 500 and 30 000 ms. */
   retryBaseMs?: number;
   retryMaxMs?: number;
@@ -64,6 +66,8 @@ const codeOf = (e: unknown): string => (e instanceof BusError ? e.code : ParleyE
 export class WeightFollower {
   private stateNow: WeightFollowerState = 'idle';
   private served = 0;
+  /** Version 0 was loaded over the replica's fresh Init (WeightsPublishedEvent.replacesInit). */
+  private loadedInitial = false;
   /** The last load this follower did, for weights_loaded reports of redelivered versions. */
   private lastLoad: { version: number; seconds: number; loadedAtMs: number } | undefined;
   private starting: Promise<void> | undefined;
@@ -88,6 +92,7 @@ export class WeightFollower {
       retryBaseMs: 500,
       retryMaxMs: 30_000,
       ...opts,
+      awaitFirstPublish: opts.awaitFirstPublish ?? false,
       cacheDir: opts.cacheDir ?? join(tmpdir(), 'parley-weights', opts.run, followerDurable(opts.replica)),
     };
     this.fetcher = new WeightsFetcher(deps.bus, { cacheDir: this.o.cacheDir, keepDownloads: this.o.keepDownloads });
@@ -173,7 +178,15 @@ export class WeightFollower {
     // learner re-announces its latest weights at every start (deduplicated), and the durable consumer
     // then continues from the same stream, so one source decides both what to load first and what follows.
     await this.retrying('loading the newest published weights', async () => {
-      const last = await this.deps.bus.lastMessage(s.eventsStream, s.weightsPublished);
+      let last = await this.deps.bus.lastMessage(s.eventsStream, s.weightsPublished);
+      if (!last && this.o.awaitFirstPublish) {
+        // The learner publishes version 0 once it starts (after a cold start, which may take minutes): look every second.
+        this.deps.logger?.info({ run: this.o.run, replica: this.o.replica }, 'waiting for the learner to publish its first weights');
+        while (!last && !this.abort.signal.aborted) {
+          await sleep(1000, this.abort.signal).catch(() => undefined);
+          last = await this.deps.bus.lastMessage(s.eventsStream, s.weightsPublished);
+        }
+      }
       if (!last) return;
       let event: WeightsPublishedEvent;
       try {
@@ -274,13 +287,16 @@ export class WeightFollower {
    */
   private async apply(e: WeightsPublishedEvent): Promise<void> {
     if (e.version < this.served) return;
-    if (e.version > this.served) {
+    // Version 0 replaces the replica's fresh Init when the learner started elsewhere (cold start, initial weights).
+    const initial = e.version === 0 && e.replacesInit === true && !this.loadedInitial;
+    if (e.version > this.served || initial) {
       const started = performance.now();
       const folder = await this.fetcher.fetch(e);
       const fetched = performance.now();
       try {
         const res = await this.deps.policy.loadWeights({ version: BigInt(e.version), uri: loadPath(folder, e.kind), kind: e.kind });
         this.setServed(Number(res.version));
+        if (e.version === 0) this.loadedInitial = true;
       } catch (err) {
         // Someone else (an operator's LoadWeights) may have loaded this version or a newer one.
         if (ParleyError.from(err).code !== 'failed_precondition') throw err;
@@ -293,8 +309,8 @@ export class WeightFollower {
       // Where the time went: the download (object store) and the backend's load (e.g. waiting for its engine).
       this.deps.logger?.info({ version: e.version, seconds, fetchSeconds: (fetched - started) / 1000, replica: this.o.replica, transport: e.transport }, 'weights loaded');
     }
-    // Version 0 is the learner's starting point, which a replica serves as its initial weights: nothing to report.
-    if (e.version !== this.served || e.version === 0) return;
+    // Version 0 is the learner's starting point, which a replica serves as its initial weights: reported only when loaded.
+    if (e.version !== this.served || (e.version === 0 && !this.loadedInitial)) return;
     const done = this.lastLoad?.version === e.version ? this.lastLoad : { seconds: 0, loadedAtMs: Date.now() };
     const report: WeightsLoadedEvent = { run: this.o.run, replica: this.o.replica, version: e.version, seconds: done.seconds, loadedAtMs: done.loadedAtMs };
     await this.deps.bus.publish(runSubjects(this.o.run).weightsLoaded, new TextEncoder().encode(JSON.stringify(report)), {

@@ -53,7 +53,9 @@ export class WeightsManager {
   }
 
   private async loadNow(version: number, uri: string, kind: string, signal?: AbortSignal): Promise<LoadedWeights> {
-    if (!Number.isSafeInteger(version) || version < 1) throw invalidArgument('version', `must be a positive integer, got ${version}`);
+    // Version 0 may be loaded once over the initial weights (a learner that starts from a cold start or given weights).
+    const initial = version === 0 && this.current.version === 0 && this.currentUri === '';
+    if (!Number.isSafeInteger(version) || (version < 1 && !initial)) throw invalidArgument('version', `must be a positive integer (0 only over the initial weights, once), got ${version}`);
     if (uri.trim() === '') throw invalidArgument('uri', 'required: the adapter directory or weights location');
     const k = kind === '' ? 'lora' : kind;
     if (k !== 'lora' && k !== 'full') throw invalidArgument('kind', `unknown kind '${kind}'; accepted: lora, full`);
@@ -61,7 +63,7 @@ export class WeightsManager {
       if (uri === this.currentUri) return this.current;
       throw new ParleyError('failed_precondition', `version ${version} is already loaded from ${this.currentUri}; versions are immutable, publish a new one`);
     }
-    if (version <= this.current.version) {
+    if (version <= this.current.version && !initial) {
       throw new ParleyError('failed_precondition', `version ${version} is not newer than the served version ${this.current.version}; versions only grow`);
     }
     if (k === 'full') {

@@ -49,6 +49,8 @@ export const EvaluationConfigSchema = z
     maxTasks: num().int().min(0).default(0),
     /** Evaluate every this many learner steps (0: only once the learner reached the run's steps). */
     everySteps: num().int().min(0).default(0),
+    /** Evaluate policy version 0 before the first tasks are published (verl's val_before_train). */
+    beforeTrain: z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean()).default(false),
     /** Evaluation episodes in flight. */
     concurrency: num().int().min(1).default(128),
     /** τ² limits and sampling of evaluation episodes: the run's rollout settings. */
@@ -144,6 +146,7 @@ export function evaluationSettings(spec: RunSpec): EvaluationConfig {
     k: spec.evaluation.k,
     maxTasks: spec.evaluation.maxTasks,
     everySteps: spec.evaluation.everySteps,
+    beforeTrain: spec.evaluation.beforeTrain,
     concurrency: EVAL_CONCURRENCY,
     maxSteps: r.maxSteps,
     maxToolErrors: r.maxToolErrors,
@@ -164,6 +167,7 @@ export function heldOutSettings(feed: TaskFeedConfig, e: EvaluationConfig): Held
     k: e.k,
     maxTasks: e.maxTasks,
     everySteps: e.everySteps,
+    beforeTrain: e.beforeTrain,
     steps: feed.steps,
     horizons: feed.horizons,
     horizonEverySteps: feed.horizonEverySteps,

@@ -13,6 +13,7 @@ import type { LearnerRunState } from '../../learner/index.js';
 import { resolveControllerConfig } from '../config.js';
 import { checkRun } from '../spec-validation.js';
 import { exampleRun } from '../testing/harness.js';
+import { publishLearnerStarted } from '../testing/learner-started.js';
 import { heldOutRequest } from '../../eval/index.js';
 import { episodeOptions } from '../local/actors.js';
 import { coordinatorConfig, heldOutSettings, resolveCoordinatorConfig } from './config.js';
@@ -159,6 +160,7 @@ describe('coordinator config', () => {
         k: good.spec.evaluation.k,
         maxTasks: good.spec.evaluation.maxTasks,
         everySteps: good.spec.evaluation.everySteps,
+        beforeTrain: good.spec.evaluation.beforeTrain,
         concurrency: 128,
         maxSteps: good.spec.rollout.maxSteps,
         maxToolErrors: good.spec.rollout.maxToolErrors,
@@ -203,6 +205,10 @@ describe('serveCoordinator', () => {
       const base = `http://127.0.0.1:${running.metrics!.port}`;
       expect((await fetch(`${base}/readyz`)).status).toBe(200);
       expect((await fetch(`${base}/healthz`)).status).toBe(200);
+      // Nothing is published before the learner's first weights (no policy replica serves before them).
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(running.coordinator.status().nextGroup).toBe(0);
+      await publishLearnerStarted(bus, RUN);
       await until(async () => (await fetch(`${base}/metrics`).then((r) => r.text())).includes('parley_coordinator_groups_published_total 2'), 'metrics');
       const body = await fetch(`${base}/metrics`).then((r) => r.text());
       expect(body).toContain('parley_coordinator_queue_depth_messages');

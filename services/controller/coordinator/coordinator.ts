@@ -35,6 +35,8 @@ export interface CoordinatorDeps {
   counter?: GroupCounter;
   /** Random source in [0,1) for backoff jitter. */
   random?: () => number;
+  /** Awaited before the first top-up (serveCoordinator: the learner's first weights, then the evaluation before training). */
+  beforeFirstTopUp?: (signal: AbortSignal) => Promise<void>;
 }
 
 export interface CoordinatorStatus {
@@ -149,6 +151,14 @@ export class Coordinator {
   }
 
   private async run(feed: TaskFeed): Promise<void> {
+    if (this.deps.beforeFirstTopUp) {
+      try {
+        await this.deps.beforeFirstTopUp(this.abort.signal);
+      } catch (e) {
+        if (this.abort.signal.aborted) return;
+        this.log.warn({ err: e }, 'waiting before the first top-up failed; publishing anyway');
+      }
+    }
     let failures = 0;
     while (!this.abort.signal.aborted) {
       let wait = this.config.pollIntervalMs;

@@ -18,6 +18,8 @@ export interface EvalRunState {
   running?: { step: number; policyVersion: number; startedAt: string };
   /** An evaluation that finished and may not have been published yet: published again after a restart. */
   pending?: EvalCompletedEvent;
+  /** The evaluation before training (step 0) is published, or was skipped because training had begun. */
+  initial?: boolean;
   updatedAt: string;
 }
 
@@ -30,6 +32,8 @@ export interface EvalLedger {
   finish(event: EvalCompletedEvent): Promise<void>;
   /** Records that the event of `step` is published. */
   published(step: number): Promise<void>;
+  /** Records that the evaluation before training will not run (the learner is past step 0). */
+  skipInitial(): Promise<void>;
 }
 
 const empty = (): EvalRunState => ({ evaluated: 0, updatedAt: new Date(0).toISOString() });
@@ -88,11 +92,15 @@ export class KvEvalLedger implements EvalLedger {
   }
 
   published(step: number): Promise<void> {
-    return this.write({ evaluated: Math.max(this.state.evaluated, step) });
+    return this.write({ evaluated: Math.max(this.state.evaluated, step), ...(step === 0 ? { initial: true } : {}) });
+  }
+
+  skipInitial(): Promise<void> {
+    return this.write({ evaluated: this.state.evaluated, initial: true });
   }
 
   private async write(next: Omit<EvalRunState, 'updatedAt'>): Promise<void> {
-    const state: EvalRunState = { ...next, updatedAt: new Date().toISOString() };
+    const state: EvalRunState = { ...(this.state.initial ? { initial: true } : {}), ...next, updatedAt: new Date().toISOString() };
     const body = new TextEncoder().encode(JSON.stringify(state));
     this.revision = this.revision === undefined ? await this.kv.create(this.key, body) : await this.kv.update(this.key, body, this.revision);
     this.state = state;

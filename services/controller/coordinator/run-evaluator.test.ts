@@ -11,6 +11,7 @@ import { evalCompletedMsgId, passReport, type EvalCompletedEvent, type EvalOptio
 import type { LearnerRunState } from '../../learner/index.js';
 import type { EpisodePorts } from '../../rollout/ports.js';
 import { EVAL_STATE_KEY, type EvalRunState } from './eval-ledger.js';
+import { publishLearnerStarted } from '../testing/learner-started.js';
 import { RunEvaluator } from './run-evaluator.js';
 
 const RUN = 'eval-test';
@@ -105,6 +106,44 @@ const start = async (evaluate: ReturnType<typeof evaluatorDouble>['fn'], registr
 };
 
 describe('RunEvaluator', () => {
+  it('evaluates version 0 before training once the learner has published, settles beforeTrainDone, and never again after a restart', async () => {
+    const double = evaluatorDouble(1);
+    const e = new RunEvaluator({ ...SETTINGS, beforeTrain: true }, { pollIntervalMs: 20 }, { bus, logger, registry: new Registry(), ports, evaluate: double.fn, random: () => 0 });
+    await e.start();
+    let settled = false;
+    void e.beforeTrainDone().then(() => (settled = true));
+    await learnerAt(0);
+    await new Promise((r) => setTimeout(r, 300));
+    // No weights published yet: nothing is evaluated (no replica serves) and training stays held.
+    expect(double.calls).toHaveLength(0);
+    expect(settled).toBe(false);
+    await publishLearnerStarted(bus, RUN);
+    await until(() => settled, 'the evaluation before training');
+    const events = await evalEvents();
+    expect(events.map((x) => [x.step, x.policyVersion, x.final])).toEqual([[0, 0, false]]);
+    expect(double.calls[0]!.label).toBe('before-training-0');
+    expect(await ledger()).toMatchObject({ initial: true, evaluated: 0 });
+    await e.stop();
+    const again = new RunEvaluator({ ...SETTINGS, beforeTrain: true }, { pollIntervalMs: 20 }, { bus, logger, registry: new Registry(), ports, evaluate: double.fn, random: () => 0 });
+    await again.start();
+    await again.beforeTrainDone();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(double.calls).toHaveLength(1);
+    await again.stop();
+  });
+
+  it('skips the evaluation before training when the learner is already past step 0', async () => {
+    const double = evaluatorDouble(1);
+    await publishLearnerStarted(bus, RUN);
+    await learnerAt(1);
+    const e = new RunEvaluator({ ...SETTINGS, beforeTrain: true }, { pollIntervalMs: 20 }, { bus, logger, registry: new Registry(), ports, evaluate: double.fn, random: () => 0 });
+    await e.start();
+    await e.beforeTrainDone();
+    expect(await ledger()).toMatchObject({ initial: true });
+    expect(double.calls.filter((c) => c.label.startsWith('before-training'))).toHaveLength(0);
+    await e.stop();
+  });
+
   it('evaluates every everySteps steps and after the last one with the learner\'s version, publishing eval_completed once each', async () => {
     const double = evaluatorDouble(1);
     const registry = new Registry();

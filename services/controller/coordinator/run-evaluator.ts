@@ -12,6 +12,7 @@ import type { Logger } from '../../core/logger.js';
 import type { Registry } from '../../core/metrics.js';
 import { backoffDelay, sleep } from '../../core/retry.js';
 import { runSubjects } from '../../core/run-subjects.js';
+import { untilWeightsPublished } from '../../core/weights-events.js';
 import {
   dueEvalStep,
   evalCompletedEvent,
@@ -92,6 +93,8 @@ export class RunEvaluator {
   private lastError?: string;
   private loop?: Promise<void>;
   private stopping?: Promise<void>;
+  private initialSettled!: () => void;
+  private readonly initialDone = new Promise<void>((resolve) => (this.initialSettled = resolve));
 
   constructor(
     readonly settings: HeldOutSettings,
@@ -106,6 +109,15 @@ export class RunEvaluator {
 
   get state(): RunEvaluatorState {
     return this.stateNow;
+  }
+
+  /**
+   * Resolves once the evaluation before training is published or will not run (settings without
+   * beforeTrain, a learner already past step 0, stop()). The coordinator publishes no task before.
+   */
+  beforeTrainDone(): Promise<void> {
+    if (!this.settings.beforeTrain) return Promise.resolve();
+    return this.initialDone;
   }
 
   /** True once the evaluation after the run's last step is published. */
@@ -142,6 +154,7 @@ export class RunEvaluator {
     if (this.stateNow !== 'stopped') this.stateNow = 'stopping';
     this.stopping = (async () => {
       await this.loop;
+      this.initialSettled();
       this.stateNow = 'stopped';
     })();
     return this.stopping;
@@ -193,10 +206,24 @@ export class RunEvaluator {
       await this.publish(recorded.pending);
       return 'again';
     }
+    if (!s.beforeTrain || recorded.initial) this.initialSettled();
     if (s.steps > 0 && recorded.evaluated >= s.steps) return 'done';
     const progress = await this.progress.current();
-    const step = recorded.running?.step ?? dueEvalStep(s, progress.step, recorded.evaluated);
+    let initial: number | undefined;
+    if (s.beforeTrain && !recorded.initial && !recorded.running) {
+      if (progress.step > 0) {
+        // Training began without it (an evaluator that came late): version 0 is no longer served.
+        this.log.warn({ step: progress.step }, 'the learner is past step 0; skipping the evaluation before training');
+        await ledger.skipInitial();
+        this.initialSettled();
+        return 'again';
+      }
+      initial = 0;
+    }
+    const step = recorded.running?.step ?? initial ?? dueEvalStep(s, progress.step, recorded.evaluated);
     if (step === undefined) return 'wait';
+    // Before the learner's first weights no policy replica serves (they wait for its version 0).
+    if (step === 0) await untilWeightsPublished(this.deps.bus, s.run, this.abort.signal);
     const policyVersion = recorded.running?.policyVersion ?? progress.policyVersion;
     this.evaluating = step;
     if (recorded.running) this.log.info({ step, policyVersion }, 'rerunning an evaluation a restart interrupted');
@@ -227,6 +254,7 @@ export class RunEvaluator {
   private async publish(event: EvalCompletedEvent): Promise<void> {
     await publishEvalCompleted(this.deps.bus, event);
     await this.ledger!.published(event.step);
+    if (event.step === 0) this.initialSettled();
     this.evaluated = Math.max(this.evaluated, event.step);
     this.last = { step: event.step, passRate: event.passRate, seconds: event.seconds };
     this.metrics.evalStep.set(event.step);

@@ -12,6 +12,7 @@ import { Policy } from '../../core/gen/parley/v1/policy_pb.js';
 import { Sandbox } from '../../core/gen/parley/v1/sandbox_pb.js';
 import { UserSimulator } from '../../core/gen/parley/v1/usersim_pb.js';
 import { heldOutSettings, resolveCoordinatorConfig, type CoordinatorConfig, type ServeCoordinatorConfig } from './config.js';
+import { untilWeightsPublished } from '../../core/weights-events.js';
 import { Coordinator, type TaskLister } from './coordinator.js';
 import { RunEvaluator } from './run-evaluator.js';
 
@@ -67,10 +68,16 @@ export async function serveCoordinator(
     const sandbox = client(Sandbox, serve.sandbox, serve.actorTimeoutMs);
     const tasks: TaskLister = async (domain, split) => (await sandbox.listTasks({ domain, split }, { timeoutMs: 30_000 })).tasks.map((t) => t.id);
     const registry = metricsRegistry();
-    const coordinator = new Coordinator(config.coordinator, { bus, logger, registry, tasks });
-    closers.push(() => coordinator.stop());
     const evaluation = config.coordinator.evaluation;
     let evaluator: RunEvaluator | undefined;
+    // No tasks before the learner has started (its first weights: policy replicas serve only from then on)
+    // and, with evaluation.beforeTrain, before the starting policy is evaluated.
+    const beforeFirstTopUp = async (signal: AbortSignal) => {
+      await untilWeightsPublished(bus, run, signal);
+      await evaluator?.beforeTrainDone();
+    };
+    const coordinator = new Coordinator(config.coordinator, { bus, logger, registry, tasks, beforeFirstTopUp });
+    closers.push(() => coordinator.stop());
     if (evaluation) {
       // Evaluation episodes reach the actors the way rollout workers do (services/rollout/serve.ts).
       const policy = client(Policy, serve.policy, serve.policyTimeoutMs);

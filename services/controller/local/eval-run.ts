@@ -14,7 +14,7 @@ import type { RunSpec } from '../run-spec.js';
 import { episodeOptions, evalTaskIds, startLocalActors } from './actors.js';
 import { evalHorizon, evaluate } from '../../eval/index.js';
 import type { Progress } from './progress.js';
-import { engineConfig, localPaths, prepareLocalData } from './setup.js';
+import { engineConfig, localPaths, prepareLocalData, runFolderPaths } from './setup.js';
 
 export interface EvalRunOptions {
   k: number;
@@ -56,7 +56,7 @@ export async function runEvaluation(spec: RunSpec, o: EvalRunOptions): Promise<E
     let weights: string | null = null;
     if (spec.model.name === 'builtin') {
       if (spec.data.domain !== 'local') throw new ParleyError('failed_precondition', `data.domain: the builtin model evaluates on the local domain only`, { field: 'data.domain' });
-      const paths = localPaths(spec, o.checkpoint ?? o.out);
+      const paths = o.checkpoint ? runFolderPaths(spec, o.checkpoint) : localPaths(spec, o.out);
       if (!o.checkpoint) await prepareLocalData(spec, paths, (l) => o.progress.log(l));
       else if (!existsSync(join(paths.domainDir, 'tasks.json'))) throw new ParleyError('not_found', `--checkpoint: ${paths.out} is not a parley run folder (no data/local/tasks.json)`);
       dataRoot = paths.dataRoot;
@@ -69,7 +69,7 @@ export async function runEvaluation(spec: RunSpec, o: EvalRunOptions): Promise<E
       await trainer.init({ model: 'builtin', configJson: JSON.stringify(engineConfig(spec, model.vocabSize)), seed: BigInt(spec.seed) });
       if (o.checkpoint) {
         const latest = await new CheckpointStore(paths.checkpointDir).latest();
-        weights = latest?.weightsPath ?? (existsSync(paths.coldStartDir) ? join(paths.coldStartDir, 'v00000000') : null);
+        weights = latest?.weightsPath ?? null;
         if (!weights) throw new ParleyError('not_found', `--checkpoint: no checkpoint in ${paths.checkpointDir}`);
         await trainer.loadWeights({ path: weights });
         o.progress.log(`evaluating weights ${weights}`);

@@ -1,13 +1,11 @@
-// Prepares a local run: the generated domain and the builtin model's tokenizer folder, the learner
-// configuration derived from the run spec, and the engine settings.
+// The builtin model's files on one machine: the generated local domain and the word tokenizer's model
+// folder (`parley prepare builtin`, the pods' init step, and `parley eval`), and the engine settings.
 
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ParleyError } from '../../core/errors.js';
-import type { LearnerConfigInput } from '../../learner/index.js';
 import { generateLocalDomain } from '../../sandbox/domains/local/index.js';
 import { writeLocalModelFolder } from '../../sandbox/domains/local-model/index.js';
-import { engineInitConfig, learnerAlgorithmSettings } from '../run-config.js';
+import { engineInitConfig } from '../run-config.js';
 import type { RunSpec } from '../run-spec.js';
 
 export interface LocalPaths {
@@ -35,17 +33,21 @@ export function localPaths(spec: RunSpec, out: string): LocalPaths {
 }
 
 /**
- * Checks that the spec can run on this machine. Throws failed_precondition naming what to change:
- * the laptop mode trains the builtin model on the generated local domain; τ² domains and Hugging Face
- * models need vLLM and GPUs (a cluster run).
+ * The layout of a `parley run` output folder: the run's data volume is DIR/volumes/data, where the pods'
+ * /data/<run>/builtin (domain, tokenizer) and /data/<run>/<checkpoint.dir> are.
  */
-export function checkLocalSpec(spec: RunSpec): void {
-  if (spec.model.name !== 'builtin') {
-    throw new ParleyError('failed_precondition', `model.name: '${spec.model.name}' needs vLLM and a GPU; a local run trains model.name: builtin (run it on a cluster with kubectl apply)`, { field: 'model.name' });
-  }
-  if (spec.data.domain !== 'local') {
-    throw new ParleyError('failed_precondition', `data.domain: the builtin model has a word vocabulary for the generated 'local' domain only; τ² domain '${spec.data.domain}' needs a Hugging Face model (cluster run)`, { field: 'data.domain' });
-  }
+export function runFolderPaths(spec: RunSpec, dir: string): LocalPaths {
+  const run = join(resolve(dir), 'volumes', 'data', spec.name);
+  const checkpointDir = resolve(run, spec.checkpoint.dir);
+  return {
+    out: resolve(dir),
+    dataRoot: join(run, 'builtin', 'data'),
+    domainDir: join(run, 'builtin', 'data', 'local'),
+    modelDir: join(run, 'builtin', 'model'),
+    checkpointDir,
+    coldStartDir: join(checkpointDir, 'cold-start'),
+    statePath: join(resolve(dir), 'run-state.json'),
+  };
 }
 
 /** Generates the domain and the model folder unless they exist (resume keeps them). Resolves the vocabulary size. */
@@ -64,22 +66,4 @@ export async function prepareLocalData(spec: RunSpec, paths: LocalPaths, log: (l
 /** The engine's Init settings for the builtin model: the run's (engineInitConfig) with the tokenizer's vocabulary size. */
 export function engineConfig(spec: RunSpec, vocabSize: number): Record<string, unknown> {
   return engineInitConfig(spec, vocabSize);
-}
-
-/**
- * The learner's settings: the cluster's derivation (learnerAlgorithmSettings, as in the learner pod's
- * learner.yaml) with what differs on one machine: the output folder's paths, the cold start's weights,
- * the vocabulary already known, and no group timeout (every actor is in this process: a group cannot
- * lose a sample to a crash, so waiting for it never stalls).
- */
-export function learnerConfig(spec: RunSpec, paths: LocalPaths, engine: Record<string, unknown>, initialWeights: string): LearnerConfigInput {
-  return {
-    ...learnerAlgorithmSettings(spec),
-    groupTimeoutMs: 0,
-    checkpointDir: paths.checkpointDir,
-    weightsTransport: 'directory',
-    model: 'builtin',
-    engineConfigJson: JSON.stringify(engine),
-    initialWeights,
-  };
 }

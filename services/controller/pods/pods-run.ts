@@ -48,6 +48,11 @@ export interface PodsIteration {
   seconds: number;
   horizon: number;
   pass1: number | null;
+  /** Tokens trained per second of the step. */
+  tokens_per_s: number;
+  /** The run's stale trajectories dropped so far, and its zero-variance groups dropped so far. */
+  staleness: number;
+  zero_variance_groups: number;
 }
 
 export interface PodsReport {
@@ -56,6 +61,10 @@ export interface PodsReport {
   spec: unknown;
   iterations: PodsIteration[];
   evaluations: Record<string, unknown>[];
+  /** The learner's cold start (cold_start_completed), when it ran one. */
+  cold_start: Record<string, unknown> | null;
+  /** The evaluation of policy version 0 before step 1 (evaluation.beforeTrain). */
+  before_training: Record<string, unknown> | null;
   final: Record<string, unknown> | null;
   /** Pod name → container restarts. */
   pods: Record<string, number>;
@@ -144,9 +153,11 @@ export async function runPods(doc: unknown, o: PodsRunOptions): Promise<PodsRepo
     closers.push(() => bus.close());
     await provisionRunStreams(bus, spec.name, o.logger);
 
-    // Events first, so none is missed: a durable consumer of our own on the run's events stream.
+    // Events first, so none is missed: a durable consumer of our own on the run's events stream, new for
+    // each invocation so that a resumed run reads its earlier steps again (the report holds them all).
     const s = runSubjects(spec.name);
-    const consumer = await bus.consumer({ stream: s.eventsStream, durable: 'parley-pods-run', filterSubject: `${s.events}.>`, ackWaitMs: 30_000, maxDeliver: 5, maxAckPending: 1000 });
+    const consumer = await bus.consumer({ stream: s.eventsStream, durable: `parley-pods-run-${process.pid}-${Date.now()}`, filterSubject: `${s.events}.>`, ackWaitMs: 30_000, maxDeliver: 5, maxAckPending: 1000 });
+    closers.push(() => consumer.delete().then(() => undefined));
     stream = consumer.consume({ expiresMs: 2_000, batch: 64 });
 
     const podIps = new Map(plan.pods.map((p, i) => [p.name, `127.0.1.${i + 1}`]));
@@ -185,6 +196,8 @@ export async function runPods(doc: unknown, o: PodsRunOptions): Promise<PodsRepo
     const policyPods = pods.filter((p) => p.planned.group === 'policy').map((p) => p.name);
     let step = 0;
     let finalEval: Record<string, unknown> | null = null;
+    let beforeTraining: Record<string, unknown> | null = null;
+    let coldStart: Record<string, unknown> | null = null;
     let failure: Error | undefined;
 
     const checkPods = () => {
@@ -208,7 +221,15 @@ export async function runPods(doc: unknown, o: PodsRunOptions): Promise<PodsRepo
       const restarts = pods.reduce((n, p) => n + p.restarts, 0);
       const w = policyPods.map((n) => `v${loaded[n]?.at(-1) ?? 0}`).join('/');
       const last = iterations.at(-1);
-      o.progress?.status(`step ${step}/${spec.algorithm.steps} | reward ${last ? last.reward_mean.toFixed(3) : '-'} | policy weights ${w} | pods ${pods.length}, restarts ${restarts}`);
+      const phase =
+        publishedAt.size === 0
+          ? spec.sft.enabled
+            ? 'the learner runs the cold start (SFT; progress in its log)'
+            : 'the learner starts'
+          : step === 0 && spec.evaluation.beforeTrain && !beforeTraining
+            ? 'evaluating before training'
+            : `step ${step}/${spec.algorithm.steps} | reward ${last ? last.reward_mean.toFixed(3) : '-'}`;
+      o.progress?.status(`${phase} | policy weights ${w} | pods ${pods.length}, restarts ${restarts}`);
     };
     const ticker = setInterval(() => {
       failure ??= checkPods();
@@ -253,7 +274,11 @@ export async function runPods(doc: unknown, o: PodsRunOptions): Promise<PodsRepo
           const st = num(e.step);
           if (st <= step) break;
           step = st;
-          iterations.push({ step: st, policy_version: num(e.policyVersion), reward_mean: num(e.rewardMean), episodes: num(e.trajectories), seconds: num(e.seconds), horizon: num(e.horizon), pass1: null });
+          const totals = (e.totals ?? {}) as Record<string, unknown>;
+          iterations.push({
+            step: st, policy_version: num(e.policyVersion), reward_mean: num(e.rewardMean), episodes: num(e.trajectories), seconds: num(e.seconds), horizon: num(e.horizon), pass1: null,
+            tokens_per_s: num(e.seconds) > 0 ? num(e.tokens) / num(e.seconds) : 0, staleness: num(totals.droppedStale), zero_variance_groups: num(totals.zeroVarianceGroups),
+          });
           say(`step ${st}/${spec.algorithm.steps} committed: reward ${num(e.rewardMean).toFixed(3)}, ${num(e.trajectories)} trajectories, ${num(e.seconds).toFixed(1)} s`);
           for (const k of pendingKills.filter((k) => k.afterStep <= st)) {
             pendingKills.splice(pendingKills.indexOf(k), 1);
@@ -277,12 +302,17 @@ export async function runPods(doc: unknown, o: PodsRunOptions): Promise<PodsRepo
           if (at !== undefined && policyPods.every((p) => loaded[p]?.includes(version))) syncSeconds[String(version)] ??= (Date.now() - at) / 1000;
           break;
         }
+        case 'cold_start_completed':
+          coldStart = e;
+          say(`cold start: SFT on ${num(e.demonstrations)} demonstrations, final epoch loss ${num(e.finalEpochLoss).toFixed(3)}, ${num(e.seconds).toFixed(0)} s`);
+          break;
         case 'eval_completed': {
           evaluations.push(e);
           const st = num(e.step);
+          if (st === 0) beforeTraining = e;
           const it = iterations.find((i) => i.step === st);
           if (it) it.pass1 = num(e.passRate);
-          say(`evaluation at step ${st}: pass^1 ${num(e.passRate).toFixed(3)}`);
+          say(`held-out evaluation ${st === 0 ? 'before training' : `at step ${st}`}: pass^1 ${num(e.passRate).toFixed(3)} (${num(e.tasks)} tasks × ${Object.keys((e.passk ?? {}) as object).length}, ${num(e.seconds).toFixed(0)} s)`);
           if (st >= spec.algorithm.steps) finalEval = e;
           break;
         }
@@ -300,6 +330,8 @@ export async function runPods(doc: unknown, o: PodsRunOptions): Promise<PodsRepo
       spec,
       iterations,
       evaluations,
+      cold_start: coldStart,
+      before_training: beforeTraining,
       final: finalEval,
       pods: Object.fromEntries(pods.map((p) => [p.name, p.restarts])),
       weights_loaded: Object.fromEntries(policyPods.map((p) => [p, loaded[p] ?? []])),

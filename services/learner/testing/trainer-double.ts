@@ -109,7 +109,9 @@ export class TrainerDouble implements TrainerClient {
     let n = 0;
     req.sequences.forEach((s, i) => {
       const len = s.tokenIds.length;
-      for (const [name, arr] of [['lossMask', s.lossMask], ['advantages', s.advantages], ['behaviourLogprobs', s.behaviourLogprobs]] as const) {
+      // As the engine's batching.validate: SFT needs only the loss mask; PPO also advantages and behaviour log-probs.
+      const required = req.loss?.kind === 'sft' ? ([['lossMask', s.lossMask]] as const) : ([['lossMask', s.lossMask], ['advantages', s.advantages], ['behaviourLogprobs', s.behaviourLogprobs]] as const);
+      for (const [name, arr] of required) {
         if (arr.length !== len) throw new ParleyError('invalid_argument', `sequences[${i}].${name} has ${arr.length} entries but token_ids has ${len}`);
       }
       for (let t = 1; t < len; t++) {
