@@ -10,6 +10,11 @@ import torch
 from .errors import invalid
 
 _FLOAT_FIELDS = ("behaviour_logprobs", "old_logprobs", "advantages")
+_LOGPROB_FIELDS = ("behaviour_logprobs", "old_logprobs")
+# Group-normalised advantages are a few units; anything near this is a forged or broken batch.
+MAX_ABS_ADVANTAGE = 1e4
+# Log-probs are <= 0; float32 rounding of a near-certain token may land a hair above.
+LOGPROB_TOLERANCE = 1e-6
 
 
 @dataclass
@@ -58,9 +63,22 @@ def validate(seqs: Sequence, vocab_size: int, max_len: Optional[int], kind: str)
         for name in _FLOAT_FIELDS:
             if not all(math.isfinite(v) for v in getattr(seq, name)):
                 raise invalid(f"{where}.{name} contains a non-finite value")
+        j = _first(seq.advantages, lambda v: abs(v) > MAX_ABS_ADVANTAGE)
+        if j is not None:
+            raise invalid(f"{where}.advantages[{j}] is {seq.advantages[j]:g}; advantages must be within "
+                          f"±{MAX_ABS_ADVANTAGE:g}")
+        for name in _LOGPROB_FIELDS:
+            values = getattr(seq, name)
+            j = _first(values, lambda v: v > LOGPROB_TOLERANCE)
+            if j is not None:
+                raise invalid(f"{where}.{name}[{j}] is {values[j]:g}; log-probs must be <= 0")
         masked_tokens += sum(seq.loss_mask[1:])
     if kind != "logprobs" and masked_tokens == 0:
         raise invalid("no token has loss_mask 1 (the mask of token 0 never counts); nothing to train on")
+
+
+def _first(values: Sequence[float], bad) -> Optional[int]:
+    return next((j for j, v in enumerate(values) if bad(v)), None)
 
 
 def collate(seqs: Sequence, device: torch.device, training: bool) -> Batch:

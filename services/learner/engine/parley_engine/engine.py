@@ -3,14 +3,15 @@ messages; transport-free so tests drive it directly. Not thread-safe: the server
 
 import copy
 import math
+import os
 import time
 from typing import Dict, List, Optional, Tuple
 
 import torch
 
-from . import batching, checkpoint
+from . import batching, checkpoint, limits
 from .config import EngineConfig, parse_config
-from .errors import aborted, invalid, precondition
+from .errors import aborted, invalid, permission_denied, precondition
 from .hf_model import export_pretrained, load_hf
 from .losses import LossSettings, aggregate, ppo_loss, sft_loss, token_entropy, token_logprobs
 from .model import TinyTransformer
@@ -18,10 +19,15 @@ from .optim import build_optimizer, grad_norm_and_clip, lr_at
 from .sampling import Completion, SampleParams, sample
 
 _ARCHITECTURE = ("layers", "d_model", "heads", "max_len", "vocab_size")
+MAX_LEARNING_RATE = 1.0  # OptimStep.learning_rate and config_json.lr (config.schema.json says the same)
 
 
 class Engine:
-    def __init__(self):
+    def __init__(self, weights_root: Optional[str] = None, max_request_tokens: int = 0):
+        """weights_root: when set, SaveWeights writes only under it (symlinks and .. resolved first).
+        max_request_tokens: tokens one request may carry (see limits.token_limit; 0 = derived from max_len)."""
+        self.weights_root = os.path.realpath(weights_root) if weights_root else None
+        self.max_request_tokens = max_request_tokens
         self.cfg: Optional[EngineConfig] = None
         self.model_name = ""
         self.device = torch.device("cpu")
@@ -68,6 +74,12 @@ class Engine:
     @property
     def max_len(self) -> Optional[int]:
         return self.policy.max_len if self.policy is not None else None
+
+    def admit(self, method: str, req) -> None:
+        """The checks that need no lock and no tensor: the request's size. Safe to call from any thread
+        while another call runs. Raises EngineError(INVALID_ARGUMENT) naming the field and the limit."""
+        max_len = self.max_len
+        limits.check_request_tokens(method, req, max_len, limits.token_limit(self.max_request_tokens, max_len))
 
     def _logits(self, module: torch.nn.Module, input_ids: torch.Tensor) -> torch.Tensor:
         """Logits that predict tokens 1..T-1, i.e. [B, T-1, V] from positions 0..T-2."""
@@ -128,8 +140,11 @@ class Engine:
         non-finite gradient norm skips the update. Raises EngineError: FAILED_PRECONDITION before
         Init or when no ForwardBackward ran since the last step, ABORTED (once) when one failed."""
         self._require_init()
-        if not all(math.isfinite(v) and v >= 0 for v in (req.learning_rate, req.max_grad_norm)):
-            raise invalid("learning_rate and max_grad_norm must be >= 0 (0 means the default / no clipping)")
+        if not (math.isfinite(req.learning_rate) and 0 <= req.learning_rate <= MAX_LEARNING_RATE):
+            raise invalid(f"learning_rate must be in (0, {MAX_LEARNING_RATE:g}] (0 means config_json.lr), "
+                          f"got {req.learning_rate}")
+        if not (math.isfinite(req.max_grad_norm) and req.max_grad_norm >= 0):
+            raise invalid(f"max_grad_norm must be finite and >= 0 (0 means no clipping), got {req.max_grad_norm}")
         if self.step_dropped:
             self.optimizer.zero_grad(set_to_none=True)
             self.pending_micro_batches, self.step_dropped = 0, False
@@ -214,13 +229,23 @@ class Engine:
     # --- SaveWeights / LoadWeights --------------------------------------------------------------
     def save_weights(self, req) -> Tuple[str, int]:
         """Writes <path>/v<version> atomically; returns (folder, bytes). Raises EngineError:
-        FAILED_PRECONDITION before Init, INVALID_ARGUMENT, ALREADY_EXISTS (see checkpoint.save)."""
+        FAILED_PRECONDITION before Init, PERMISSION_DENIED naming path when it is outside weights_root,
+        INVALID_ARGUMENT, ALREADY_EXISTS (see checkpoint.save)."""
         self._require_init()
+        self._check_weights_path(req.path)
         weights = {n: p for n, p in self.policy.named_parameters() if p.requires_grad}
         meta = {"model": self.model_name, "step": self.step, "config": self.cfg.to_json()}
         folder = checkpoint.save(req.path, req.version, weights, self.optimizer.state_dict(), meta,
                                  export=lambda d: export_pretrained(self.policy, d))
         return folder, checkpoint.folder_bytes(folder)
+
+    def _check_weights_path(self, path: str) -> None:
+        if self.weights_root is None or not path:  # an empty path is checkpoint.save's INVALID_ARGUMENT
+            return
+        real = os.path.realpath(path)
+        if os.path.commonpath([real, self.weights_root]) != self.weights_root:
+            raise permission_denied(f"path {path!r} resolves to {real!r}, outside the weights root "
+                                    f"{self.weights_root!r} (--weights-root); save under it")
 
     def load_weights(self, req) -> int:
         """Loads weights, optimizer state and step from a version folder (or the latest version

@@ -35,3 +35,7 @@ def already_exists(message: str) -> EngineError:
 
 def aborted(message: str) -> EngineError:
     return EngineError(grpc.StatusCode.ABORTED, message)
+
+
+def permission_denied(message: str) -> EngineError:
+    return EngineError(grpc.StatusCode.PERMISSION_DENIED, message)

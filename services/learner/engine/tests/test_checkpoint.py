@@ -8,8 +8,9 @@ import unittest
 
 import support  # noqa: F401  (import path)
 
+from parley_engine.engine import Engine
 from parley_engine.errors import EngineError
-from support import new_engine, pb, sequence
+from support import init_request, new_engine, pb, sequence
 
 SEQS = [sequence([1, 5, 9, 3, 2, 7]), sequence([4, 4, 8, 1])]
 
@@ -90,6 +91,27 @@ class CheckpointTest(unittest.TestCase):
         with self.assertRaises(EngineError) as ctx:
             a.save_weights(pb.SaveWeightsRequest(path=self.base, version=-1))
         self.assertEqual(ctx.exception.code.name, "INVALID_ARGUMENT")
+
+    def test_save_only_under_the_weights_root(self):
+        root = os.path.join(self.dir.name, "run", "checkpoints")
+        os.makedirs(root)
+        os.symlink(self.dir.name, os.path.join(root, "escape"))
+        engine = Engine(weights_root=root)
+        engine.init(init_request(seed=1))
+        elsewhere = os.path.join(self.dir.name, "elsewhere")
+        for path in (elsewhere, os.path.join(root, "..", "weights"), os.path.join(root, "escape", "w"),
+                     os.path.join(self.dir.name, "run", "checkpoints-2")):
+            with self.assertRaises(EngineError) as ctx:
+                engine.save_weights(pb.SaveWeightsRequest(path=path, version=1))
+            self.assertEqual(ctx.exception.code.name, "PERMISSION_DENIED", ctx.exception.message)
+            self.assertIn(f"path {path!r}", ctx.exception.message)
+            self.assertFalse(os.path.exists(os.path.join(path, "v00000001")))
+        self.assertFalse(os.path.exists(elsewhere))
+        saved, _ = engine.save_weights(pb.SaveWeightsRequest(path=os.path.join(root, "weights"), version=1))
+        self.assertEqual(saved, os.path.join(root, "weights", "v00000001"))
+        engine.save_weights(pb.SaveWeightsRequest(path=root, version=2))
+        # Loading reads only engine checkpoints (safetensors or weights-only torch.load): not limited.
+        self.assertEqual(engine.load_weights(pb.TrainerLoadWeightsRequest(path=saved)), 1)
 
 
 if __name__ == "__main__":

@@ -117,6 +117,34 @@ class CommandLineTest(unittest.TestCase):
             proc.stdout.close()
             proc.stderr.close()
 
+    def test_sigterm_during_a_step_exits_after_the_grace(self):
+        """A ForwardBackward that never ends (a stand-in for a huge one inside torch) does not keep the
+        process alive past --grace-s after SIGTERM."""
+        code = ("import sys, threading; from parley_engine.engine import Engine; "
+                "Engine.forward_backward = lambda self, req: print('in step', flush=True) or threading.Event().wait(); "
+                "from parley_engine.__main__ import main; "
+                "sys.exit(main(['serve', '--port', '0', '--grace-s', '1']))")
+        proc = subprocess.Popen([sys.executable, "-c", code], cwd=ENGINE_ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            ready = json.loads(proc.stdout.readline())
+            with grpc.insecure_channel(f"127.0.0.1:{ready['port']}") as channel:
+                trainer = trainer_pb2_grpc.TrainerStub(channel)
+                trainer.Init(init_request(), timeout=60)
+                step = trainer.ForwardBackward.future(
+                    pb.ForwardBackwardRequest(sequences=[sequence([1, 2, 3], advantages=[1.0] * 3)]), timeout=120)
+                self.assertEqual(proc.stdout.readline().strip(), "in step")
+                proc.send_signal(signal.SIGTERM)
+                self.assertEqual(proc.wait(timeout=30), 0)
+                with self.assertRaises(grpc.RpcError):
+                    step.result(timeout=30)
+            self.assertIn("1 call(s) still running", proc.stderr.read())
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.stdout.close()
+            proc.stderr.close()
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -45,6 +45,35 @@ class ValidationTest(unittest.TestCase):
         engine.forward_backward(fb(pb.Sequence(token_ids=[1, 2, 3], loss_mask=[0, 1, 1]), kind="sft"))
         self.assertEqual(engine.pending_micro_batches, 1)
 
+    def test_absurd_values_are_refused(self):
+        """A forged batch (advantages of 1e30, log-probs of +40) or a learning rate of 1e30 names the field
+        and what is accepted, and changes nothing."""
+        engine = new_engine()
+        cases = [
+            (fb(sequence([1, 2, 3], advantages=[0.0, 1e30, 1.0])), "sequences[0].advantages[1] is 1e+30"),
+            (fb(sequence([1, 2, 3], advantages=[0.0, -2e4, 1.0])), "within ±10000"),
+            (fb(GOOD, sequence([1, 2, 3], behaviour=[0.0, -1.0, 40.0])), "sequences[1].behaviour_logprobs[2] is 40"),
+            (fb(sequence([1, 2, 3], old=[0.0, 0.5, -1.0])), "sequences[0].old_logprobs[1] is 0.5; log-probs must be <= 0"),
+            (fb(sequence([1, 2], behaviour=[0.0, float("-inf")])), "sequences[0].behaviour_logprobs contains a non-finite"),
+            (pb.ForwardBackwardRequest(sequences=[GOOD], loss_scale=float("inf")), "loss_scale"),
+        ]
+        for request, field in cases:
+            self.assertInvalid(engine.forward_backward, request, field)
+        self.assertEqual(engine.pending_micro_batches, 0)
+        # A log-prob a rounding error above 0 (a near-certain token in float32) is a log-prob.
+        engine.forward_backward(fb(sequence([1, 2, 3], behaviour=[0.0, 5e-7, -1.0], advantages=[1.0] * 3)))
+        for request, field in [
+            (pb.OptimStepRequest(learning_rate=1e30), "learning_rate must be in (0, 1]"),
+            (pb.OptimStepRequest(learning_rate=float("nan")), "learning_rate"),
+            (pb.OptimStepRequest(learning_rate=-1e-3), "learning_rate"),
+            (pb.OptimStepRequest(max_grad_norm=float("inf")), "max_grad_norm must be finite"),
+            (pb.OptimStepRequest(max_grad_norm=-1), "max_grad_norm"),
+        ]:
+            self.assertInvalid(engine.optim_step, request, field)
+        self.assertEqual((engine.step, engine.pending_micro_batches), (0, 1))
+        self.assertEqual(engine.optim_step(pb.OptimStepRequest(learning_rate=1.0))[0], 1)
+        self.assertInvalid(Engine().init, pb.InitRequest(config_json='{"lr": 1e30}'), "config_json.lr must be <= 1")
+
     def test_sample(self):
         engine = new_engine()
         cases = [
