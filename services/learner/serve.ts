@@ -1,6 +1,7 @@
 // Starts the learner process: bus, trainer engine (spawned or remote), the Learner gRPC service with
 // grpc.health.v1, Prometheus /metrics, then the learner itself.
 
+import { resolve } from 'node:path';
 import { connectBus, type Bus } from '../core/bus/index.js';
 import { serveOverBus } from '../core/bus-rpc.js';
 import { startGrpcServer, type RunningGrpcServer } from '../core/grpc.js';
@@ -63,7 +64,9 @@ export async function serveLearner(
       if (address) {
         await waitForTrainerHealthy(address, serve.engineStartTimeoutMs);
       } else {
-        engine = await startEngineProcess({ python: serve.python, logger, startTimeoutMs: serve.engineStartTimeoutMs });
+        // The engine saves weights only under the checkpoint folder (the learner's steps and its cold start).
+        const env = { PARLEY_WEIGHTS_ROOT: resolve(config.learner.checkpointDir) };
+        engine = await startEngineProcess({ python: serve.python, logger, startTimeoutMs: serve.engineStartTimeoutMs, env });
         closers.push(() => engine!.stop());
         address = engine.address;
       }
