@@ -1,6 +1,10 @@
 """Versioned, atomic checkpoints: <base>/v<version> holds weights and optimizer tensors (safetensors, else
-torch.save) plus engine.json, written to a hidden temporary folder and renamed into place."""
+torch.save) plus engine.json, written to a hidden temporary folder and renamed into place. engine.json
+lists each tensor file's size and SHA-256 and carries a SHA-256 of its own text; load checks both, so a
+damaged file is DATA_LOSS instead of weights that load as NaN. Checkpoints written before the checksums
+load unchecked."""
 
+import hashlib
 import json
 import os
 import re
@@ -11,7 +15,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import torch
 
-from .errors import already_exists, invalid, not_found
+from .errors import already_exists, data_loss, invalid, not_found
 
 FORMAT = "parley-engine-checkpoint/1"
 META = "engine.json"
@@ -57,10 +61,13 @@ def save(base: str, version: int, weights: Dict[str, torch.Tensor], optimizer: O
         if optimizer is not None:
             tensors, doc["optimizer_state"] = _split_optimizer(optimizer)
             doc["optimizer"] = _write_tensors(tmp, "optimizer", tensors)
+        # The export (a Hugging Face folder for vLLM) is not listed: the engine never loads it.
+        doc["files"] = {name: _file_entry(os.path.join(tmp, name)) for name in (doc["weights"], doc.get("optimizer"))
+                        if name}
         if export is not None:
             export(os.path.join(tmp, "export"))
         with open(os.path.join(tmp, META), "w") as f:
-            json.dump(doc, f, indent=2, sort_keys=True)
+            f.write(_with_checksum(doc))
         _fsync_tree(tmp)
         try:
             os.rename(tmp, final)
@@ -92,13 +99,16 @@ def resolve(path: str) -> str:
 
 
 def load(path: str, device: torch.device) -> Loaded:
-    """Reads the checkpoint at `path` (see resolve). Raises EngineError(NOT_FOUND) when missing,
-    INVALID_ARGUMENT when it is not an engine checkpoint."""
+    """Reads the checkpoint at `path` (see resolve). Raises EngineError: NOT_FOUND when missing,
+    INVALID_ARGUMENT when it is not an engine checkpoint, DATA_LOSS naming the file when engine.json
+    does not parse or a file does not match its checksum."""
     folder = resolve(path)
-    with open(os.path.join(folder, META)) as f:
-        doc = json.load(f)
+    doc = _read_meta(os.path.join(folder, META))
     if doc.get("format") != FORMAT:
         raise invalid(f"{folder}/{META} has format {doc.get('format')!r}; this engine reads {FORMAT}")
+    for name in (doc["weights"], doc.get("optimizer")):
+        if name and "files" in doc:
+            _verify(os.path.join(folder, name), doc["files"].get(name))
     weights = _read_tensors(folder, doc["weights"], device)
     optimizer = None
     if doc.get("optimizer"):
@@ -108,6 +118,52 @@ def load(path: str, device: torch.device) -> Loaded:
         optimizer = _join_optimizer(tensors, doc["optimizer_state"])
     return Loaded(version=int(doc["version"]), step=int(doc.get("step", 0)), model=doc.get("model", ""),
                   config=doc.get("config", {}), weights=weights, optimizer=optimizer)
+
+
+def _digest(body: Dict[str, Any]) -> str:
+    """engine.json's "sha256": the hash of its dump without that key (parsing and dumping again gives the
+    same text)."""
+    return hashlib.sha256(json.dumps(body, indent=2, sort_keys=True).encode()).hexdigest()
+
+
+def _with_checksum(doc: Dict[str, Any]) -> str:
+    return json.dumps(dict(doc, sha256=_digest(doc)), indent=2, sort_keys=True)
+
+
+def _read_meta(path: str) -> Dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise data_loss(f"{path} is unreadable: {e}; load an earlier version") from e
+    if not isinstance(doc, dict):
+        raise data_loss(f"{path} is not a JSON object; load an earlier version")
+    if "sha256" in doc and doc["sha256"] != _digest({k: v for k, v in doc.items() if k != "sha256"}):
+        raise data_loss(f"{path} does not match its sha256: changed or damaged after it was saved; "
+                        f"load an earlier version")
+    return doc
+
+
+def _file_entry(path: str) -> Dict[str, Any]:
+    return {"bytes": os.path.getsize(path), "sha256": _sha256(path)}
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _verify(path: str, entry: Optional[Dict[str, Any]]) -> None:
+    """Raises EngineError(DATA_LOSS) naming `path` when it is missing from the manifest or differs from it."""
+    if not entry:
+        raise data_loss(f"{path} is not in {META}'s file list; the checkpoint is damaged, load an earlier version")
+    size = os.path.getsize(path) if os.path.isfile(path) else None
+    if size != entry["bytes"] or _sha256(path) != entry["sha256"]:
+        raise data_loss(f"{path} does not match its size and sha256 in {META} ({size} bytes, expected "
+                        f"{entry['bytes']}): damaged after it was saved; load an earlier version")
 
 
 def _write_tensors(folder: str, stem: str, tensors: Dict[str, torch.Tensor]) -> str:

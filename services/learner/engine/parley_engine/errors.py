@@ -39,3 +39,7 @@ def aborted(message: str) -> EngineError:
 
 def permission_denied(message: str) -> EngineError:
     return EngineError(grpc.StatusCode.PERMISSION_DENIED, message)
+
+
+def data_loss(message: str) -> EngineError:
+    return EngineError(grpc.StatusCode.DATA_LOSS, message)

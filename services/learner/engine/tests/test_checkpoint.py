@@ -92,6 +92,46 @@ class CheckpointTest(unittest.TestCase):
             a.save_weights(pb.SaveWeightsRequest(path=self.base, version=-1))
         self.assertEqual(ctx.exception.code.name, "INVALID_ARGUMENT")
 
+    def test_damaged_files_are_data_loss(self):
+        """A bit flipped in the weights used to load as silently wrong (or NaN) weights."""
+        a = new_engine(seed=1)
+        train_step(a)
+        path, _ = a.save_weights(pb.SaveWeightsRequest(path=self.base, version=1))
+        meta_path = os.path.join(path, "engine.json")
+        with open(meta_path) as f:
+            doc = json.load(f)
+        self.assertEqual(set(doc["files"]), {doc["weights"], doc["optimizer"]})
+        pristine = {name: _read(os.path.join(path, name)) for name in (doc["weights"], doc["optimizer"], "engine.json")}
+        b = new_engine(seed=2)
+
+        def assert_data_loss(name, damaged):
+            with open(os.path.join(path, name), "wb") as f:
+                f.write(damaged)
+            try:
+                with self.assertRaises(EngineError) as ctx:
+                    b.load_weights(pb.TrainerLoadWeightsRequest(path=path))
+                self.assertEqual(ctx.exception.code.name, "DATA_LOSS", ctx.exception.message)
+                self.assertIn(os.path.join(path, name), ctx.exception.message)
+            finally:
+                with open(os.path.join(path, name), "wb") as f:
+                    f.write(pristine[name])
+
+        for name in (doc["weights"], doc["optimizer"]):
+            data = bytearray(pristine[name])
+            data[len(data) // 2] ^= 0x40
+            assert_data_loss(name, bytes(data))
+            assert_data_loss(name, pristine[name][:-8])
+        assert_data_loss("engine.json", pristine["engine.json"].replace(b'"step": 1', b'"step": 7'))
+        assert_data_loss("engine.json", pristine["engine.json"][:50])
+        self.assertEqual(b.step, 0)
+        self.assertEqual(b.load_weights(pb.TrainerLoadWeightsRequest(path=path)), 1)
+        self.assertEqual(logprobs(a), logprobs(b))
+        # A checkpoint written before the checksums loads unchecked.
+        del doc["files"], doc["sha256"]
+        with open(meta_path, "w") as f:
+            json.dump(doc, f)
+        self.assertEqual(new_engine(seed=3).load_weights(pb.TrainerLoadWeightsRequest(path=path)), 1)
+
     def test_save_only_under_the_weights_root(self):
         root = os.path.join(self.dir.name, "run", "checkpoints")
         os.makedirs(root)
@@ -112,6 +152,11 @@ class CheckpointTest(unittest.TestCase):
         engine.save_weights(pb.SaveWeightsRequest(path=root, version=2))
         # Loading reads only engine checkpoints (safetensors or weights-only torch.load): not limited.
         self.assertEqual(engine.load_weights(pb.TrainerLoadWeightsRequest(path=saved)), 1)
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
 
 
 if __name__ == "__main__":
