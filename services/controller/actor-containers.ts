@@ -5,7 +5,7 @@ import type { V1Container, V1EnvVar, V1Probe, V1ResourceRequirements, V1Volume, 
 import type { ControllerConfig } from './config.js';
 import type { GroupName } from './labels.js';
 import { cacheEnv, containerSecurityContext, scratchMounts } from './pod-security.js';
-import { builtinDir, CONFIG_MOUNT, DATA_MOUNT, MODEL_CLAIM_MOUNT, modelPath } from './run-config.js';
+import { builtinDir, checkpointDir, CONFIG_MOUNT, DATA_MOUNT, MODEL_CLAIM_MOUNT, modelPath } from './run-config.js';
 import type { ActorGroup, RunSpec } from './run-spec.js';
 
 export const PORTS = { grpc: 50051, usersimGrpc: 50053, learnerGrpc: 50061, engine: 50071, metrics: 9464, vllm: 8000 } as const;
@@ -253,6 +253,8 @@ export function groupContainers(
         startupProbe: { ...grpcProbe(PORTS.learnerGrpc), failureThreshold: 90 },
       });
       const engine = engineContainer(spec, g, config, resourceRequirements(g.resources));
+      // SaveWeights only under the run's checkpoint folder (the engine refuses any other path).
+      engine.env!.push({ name: 'PARLEY_WEIGHTS_ROOT', value: checkpointDir(spec) });
       if (g.image) engine.image = g.image;
       return { containers: [engine, learner], ...modelInitContainers(spec, config, true), volumes: modelVolumes(spec), gpuCaches: true, data: true };
     }

@@ -92,7 +92,7 @@ export class Learner {
 
   constructor(config: LearnerConfig | LearnerConfigInput, private readonly deps: LearnerDeps) {
     this.config = learnerConfig(config);
-    this.store = new CheckpointStore(resolve(this.config.checkpointDir));
+    this.store = new CheckpointStore(resolve(this.config.checkpointDir), { logger: deps.logger.child({ component: 'checkpoint-store' }), registry: deps.registry });
     this.log = deps.logger.child({ component: 'learner', run: this.config.run });
     this.clock = deps.clock ?? { now: () => Date.now() };
     this.metrics = learnerMetrics(deps.registry);

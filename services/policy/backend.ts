@@ -44,6 +44,11 @@ export interface PolicyBackend {
   unloadAdapter?(name: string, signal?: AbortSignal): Promise<void>;
   /** Replaces the full weights with those at `uri`. Absent: full-weight loads are unsupported. */
   loadFullWeights?(version: number, uri: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * Resolves once the backend can serve (an inference server that answers, an engine initialised);
+   * rejects only when `signal` aborts. Absent: always ready.
+   */
+  ready?(signal?: AbortSignal): Promise<void>;
   /** Releases connections; safe to call twice. */
   close?(): Promise<void>;
 }

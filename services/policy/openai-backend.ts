@@ -109,6 +109,25 @@ export class OpenAICompatibleBackend implements PolicyBackend {
     return this.limit.inFlight;
   }
 
+  /**
+   * Resolves once GET /v1/models answers 2xx (vLLM answers it once the model is loaded; any
+   * OpenAI-compatible server has it), looking every `pollMs`. Rejects only when `signal` aborts.
+   */
+  async ready(signal?: AbortSignal, pollMs = 1000): Promise<void> {
+    for (;;) {
+      try {
+        await this.request('GET', '/models', undefined, signal);
+        return;
+      } catch (e) {
+        if (signal?.aborted) throw e;
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, pollMs);
+        signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+      });
+    }
+  }
+
   /** Samples a completion for a token-id prompt. Rejects as PolicyBackend describes. */
   async generate(input: BackendGenerateInput): Promise<BackendGenerateOutput> {
     const { sampling } = input;

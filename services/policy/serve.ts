@@ -109,6 +109,12 @@ export async function servePolicy(opts: ServePolicyOptions): Promise<RunningPoli
       } catch (e) {
         throw new ParleyError('unavailable', `cannot follow published weights: ${(e as Error).message}`, { cause: e });
       }
+      // Nothing is served (and no adapter loaded) before the inference server answers: a vLLM beside this
+      // sidecar takes a while to load its model, and a rollout reaching a replica without one would fail.
+      if (backend.ready) {
+        logger.info({ backend: backend.kind }, 'waiting for the backend to answer');
+        await backend.ready();
+      }
       weights = new WeightFollower(
         { run: target.run, replica: config.replica, cacheDir: config.weightsCacheDir, keepDownloads: config.keepWeightDownloads, awaitFirstPublish: config.awaitWeights },
         { bus: weightsBus, policy: createLocalClient(Policy, service), logger, metrics },
