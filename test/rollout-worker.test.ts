@@ -194,6 +194,26 @@ describeTau2('retail', 'rollout worker (in-process bus)', () => {
     expect(got2[0]!.reward).toBe(0);
   });
 
+  it('outlasts an actor that is not there yet without spending the task’s deliveries (maxDeliver 3, 4 failed attempts)', async () => {
+    // A policy whose inference server is still loading: 8 unavailable answers (4 episode attempts of 2
+    // tries each), then it serves. Handing the task back each time would exhaust maxDeliver (3) and lose it.
+    const inner = simulated();
+    let calls = 0;
+    const starting: PolicyPort = {
+      generate: async (req) => {
+        if (++calls <= 8) throw new ParleyError('unavailable', 'no responders');
+        return inner.generate(req);
+      },
+    };
+    const got = await setup(starting);
+    await publishGroup(bus, { run: 'wtest', domain: 'retail', taskId: '0', groupId: 'g-late', groupSize: 1, horizon: 30, minPolicyVersion: 0n, mode: 'mua', seed: 1n });
+    await waitFor(() => got.length === 1, 30_000);
+    expect(got[0]!.termination).not.toBe(Termination.ERROR);
+    const metrics = await registry.getSingleMetricAsString('parley_rollout_tasks_total');
+    expect(metrics).toMatch(/outcome="retry_transient"} [4-9]/);
+    expect(metrics).not.toMatch(/outcome="nak_transient"/);
+  }, 40_000);
+
   it("ends an episode whose agent says nothing as the agent's error, without asking the user", async () => {
     const inner = simulated();
     const silent: PolicyPort = {

@@ -7,7 +7,7 @@ import type { Bus, BusMessage, Consumer, MessageStream } from '../core/bus/index
 import { ParleyError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { Counter, Gauge, Histogram, getOrCreate, metricsRegistry, type Registry } from '../core/metrics.js';
-import { backoffDelay } from '../core/retry.js';
+import { backoffDelay, sleep } from '../core/retry.js';
 import { runSubjects } from '../core/run-subjects.js';
 import { RolloutTaskSchema, type RolloutTask } from '../core/gen/parley/v1/rollout_pb.js';
 import { Termination } from '../core/gen/parley/v1/sandbox_pb.js';
@@ -25,6 +25,8 @@ export interface RolloutWorkerOptions {
   /** A message not ended or heartbeated within this is redelivered (heartbeats every third of it). */
   ackWaitMs: number;
   maxDeliver: number;
+  /** Transient failures retried in place before the task is handed back (one delivery spent). Default 20. */
+  transientRetries?: number;
   /** How long `stop()` waits for in-flight episodes before naking them. */
   drainTimeoutMs: number;
   episode: EpisodeOptions;
@@ -40,7 +42,7 @@ export interface RolloutWorkerDeps {
 function workerMetrics(registry: Registry) {
   return {
     outcomes: getOrCreate(registry, 'parley_rollout_tasks_total', () =>
-      new Counter({ name: 'parley_rollout_tasks_total', help: 'Rollout task outcomes: published, nak_transient, term_malformed, nak_error.', labelNames: ['outcome'], registers: [] }),
+      new Counter({ name: 'parley_rollout_tasks_total', help: 'Rollout task outcomes: published, retry_transient (retried in place), nak_transient, term_malformed, nak_error.', labelNames: ['outcome'], registers: [] }),
     ),
     terminations: getOrCreate(registry, 'parley_rollout_episodes_total', () =>
       new Counter({ name: 'parley_rollout_episodes_total', help: 'Finished episodes by termination.', labelNames: ['termination'], registers: [] }),
@@ -178,7 +180,7 @@ export class RolloutWorker {
         throw new TransientEpisodeError(ParleyError.from(e));
       }
       const traj = info
-        ? await runEpisode(this.deps.ports, task, info, { ...this.opts.episode, worker: this.opts.name, signal: abort.signal }, msg.deliveryCount)
+        ? await this.episodeHeld(msg, task, info, abort.signal)
         : {
             id: `${task.run}/${task.taskId}/${task.groupId}/${task.sampleIndex}`,
             task,
@@ -213,6 +215,27 @@ export class RolloutWorker {
       this.inflightMsgs.delete(msg);
       this.aborts.delete(abort);
       this.metrics.inflight.dec();
+    }
+  }
+
+  /**
+   * Runs the episode, retrying transient failures (an actor not answering yet, e.g. a policy whose vLLM is
+   * still loading its model) in place with backoff while the message is held by heartbeats, up to
+   * `transientRetries` times: a delivery is spent only on failures that outlast them, so a slow start never
+   * exhausts a task's maxDeliver. Each attempt has its own conversation id. Rejects with the last error.
+   */
+  private async episodeHeld(msg: BusMessage, task: RolloutTask, info: TaskInfo, signal: AbortSignal) {
+    for (let local = 0; ; local++) {
+      try {
+        // Attempt numbers: delivery d gets d*100 + local, unique across deliveries and retries.
+        return await runEpisode(this.deps.ports, task, info, { ...this.opts.episode, worker: this.opts.name, signal }, msg.deliveryCount * 100 + local);
+      } catch (e) {
+        if (!(e instanceof TransientEpisodeError) || local + 1 >= (this.opts.transientRetries ?? 20) || signal.aborted || this.crashed) throw e;
+        const delay = backoffDelay(local + 1, 500, 15_000);
+        this.metrics.outcomes.inc({ outcome: 'retry_transient' });
+        this.deps.logger.warn({ seq: msg.seq, err: e.cause.message, delay, retry: local + 1 }, 'transient failure; retrying the episode while holding the task');
+        await sleep(delay, signal).catch(() => undefined);
+      }
     }
   }
 
