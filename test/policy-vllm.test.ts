@@ -18,7 +18,8 @@ import { buildVllmModels, startVllmServer, vllmUnavailable, type TaughtCase, typ
 const unavailable = vllmUnavailable();
 if (unavailable) console.warn(`skipping the real-vLLM tests: ${unavailable}`);
 const suite = unavailable ? describe.skip : describe;
-const SETUP_MS = 420_000;
+// Building the models (once per script version) and starting vLLM: about 2 minutes alone, 6 beside other suites on 2 cores.
+const SETUP_MS = 600_000;
 
 const failure = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e as ParleyError);
 
