@@ -51,6 +51,13 @@ describe('policy render', () => {
     expect(renderConversation(model, [{ role: 'user', content: 'hi' }], undefined, { enableThinking: true }).text.endsWith('assistant\n')).toBe(true);
   });
 
+  it("reads an assistant's reasoning as reasoning_content or as vLLM's reasoning", () => {
+    const turns = (key: string) => [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello', [key]: 'the user greets me' }];
+    const out = renderConversation(model, turns('reasoning'), undefined, { enableThinking: true });
+    expect(out.text).toContain('<think>\nthe user greets me\n</think>');
+    expect(out.text).toBe(renderConversation(model, turns('reasoning_content'), undefined, { enableThinking: true }).text);
+  });
+
   it('names the bad field', () => {
     expect(() => renderConversation(model, [{ role: 'robot', content: 'x' }])).toThrow('conversation[0].role: unknown role "robot"');
     expect(() => renderConversation(model, [{ role: 'user', content: 'x' }, { role: 'assistant', content: 'y', token_ids: [1, 'a'] }])).toThrow(

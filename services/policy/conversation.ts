@@ -127,7 +127,8 @@ function textContent(v: unknown, field: string): string {
 
 /**
  * Converts OpenAI-style messages (`role`, `content`, `tool_calls[].function.{name, arguments}`,
- * `tool_call_id`, `reasoning_content`, and Parley's `token_ids`). Throws ParleyError(invalid_argument)
+ * `tool_call_id`, `reasoning_content` or `reasoning` (the name vLLM 0.32's chat answers use), and Parley's
+ * `token_ids`). Throws ParleyError(invalid_argument)
  * naming the field, under the `field` prefix.
  */
 export function fromOpenAIMessages(value: unknown, field = 'messages'): ConversationMessage[] {
@@ -157,10 +158,11 @@ export function fromOpenAIMessages(value: unknown, field = 'messages'): Conversa
         return id;
       });
     }
+    const reasoning = [m.reasoning_content, m.reasoning].find((r): r is string => typeof r === 'string' && r !== '');
     return {
       role,
       content: textContent(m.content, `${at}.content`),
-      ...(typeof m.reasoning_content === 'string' && m.reasoning_content ? { reasoningContent: m.reasoning_content } : {}),
+      ...(reasoning ? { reasoningContent: reasoning } : {}),
       toolCalls,
       ...(typeof m.tool_call_id === 'string' && m.tool_call_id ? { toolCallId: m.tool_call_id } : {}),
       ...(tokenIds ? { tokenIds } : {}),
