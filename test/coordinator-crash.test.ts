@@ -15,6 +15,7 @@ import { RolloutTaskSchema } from '../services/core/gen/parley/v1/rollout_pb.js'
 import { Sandbox } from '../services/core/gen/parley/v1/sandbox_pb.js';
 import { plannedGroup } from '../services/controller/coordinator/index.js';
 import { provisionRunStreams } from '../services/controller/nats-provision.js';
+import { publishLearnerStarted } from '../services/controller/testing/learner-started.js';
 import { createLogger } from '../services/core/logger.js';
 import { haveNatsServer, startNatsServer, type NatsServer } from './fixtures/nats-server.js';
 
@@ -63,6 +64,8 @@ describe('run coordinator crash safety (real nats-server)', () => {
     bus = await connectBus(nats.url);
     await provisionRunStreams(bus, RUN, createLogger('test', 'silent'));
     state = await bus.kv(runSubjects(RUN).stateBucket, { history: 5 });
+    // The learner has started (the coordinator publishes no task before its first weights).
+    await publishLearnerStarted(bus, RUN);
     // The run's Sandbox as the coordinator sees it: ListTasks over request-reply (the rest is not used here).
     const impl: Record<string, (req: never) => Promise<unknown>> = Object.fromEntries(
       Sandbox.methods.map((m) => [m.localName, () => Promise.reject(new ParleyError('unimplemented', `${m.name} is not used`))]),

@@ -30,6 +30,9 @@ export interface BusServeOptions {
 }
 
 /** Serves every unary method of `service` over the bus. Resolves once all subscriptions are live. */
+/** Bytes kept free in a reply for its headers. */
+const REPLY_HEADROOM = 4096;
+
 export async function serveOverBus<M extends GenServiceMethods>(
   bus: Bus,
   service: GenService<M>,
@@ -61,8 +64,13 @@ export async function serveOverBus<M extends GenServiceMethods>(
           throw new ParleyError('invalid_argument', `request: not a valid ${m.input.typeName} message (${(e as Error).message})`);
         }
         const res = await fn.call(impl, req, { deadline: Number.isFinite(deadline) ? deadline : undefined, headers: { ...msg.headers }, signal: controller.signal });
+        const data = toBinary(m.output, create(m.output, res as MessageInitShape<DescMessage>));
+        // An answer the bus cannot carry would never arrive (the caller would only see a timeout): say why.
+        if (data.length > bus.maxPayload - REPLY_HEADROOM) {
+          throw new ParleyError('resource_exhausted', `${m.name}: the answer is ${data.length} bytes, more than the bus carries (max_payload ${bus.maxPayload}); ask for less`);
+        }
         opts.observe?.(service.name, m.name, 'ok', (performance.now() - started) / 1000);
-        return { data: toBinary(m.output, create(m.output, res as MessageInitShape<DescMessage>)), headers: { [RPC_HEADERS.status]: 'ok' } };
+        return { data, headers: { [RPC_HEADERS.status]: 'ok' } };
       } catch (e) {
         const err = ParleyError.from(e);
         if (err.code === 'internal') opts.logger?.error({ err: e, method: m.name }, 'handler failed');

@@ -63,15 +63,18 @@ describe('heldOutTasks', () => {
   it('lists the split in order, capped at maxTasks, and falls back to all tasks when the split is missing', async () => {
     const calls: string[] = [];
     const sandbox = {
-      listTasks: async (req: { domain: string; split: string }) => {
-        calls.push(req.split);
+      listTasks: async (req: { domain: string; split: string; taskIds?: string[]; idsOnly?: boolean }) => {
+        calls.push(`${req.split}${req.idsOnly ? ' ids' : ''}${req.taskIds?.length ? ` [${req.taskIds.join(',')}]` : ''}`);
         if (req.split === 'test') throw new ParleyError('not_found', "split: no split 'test'", { field: 'split' });
-        return { tasks: ['x', 'y', 'z'].map(task) };
+        const all = ['x', 'y', 'z'].map(task);
+        if (req.idsOnly) return { tasks: all.map((t) => ({ id: t.id, scenario: '', taskJson: '' })) };
+        return { tasks: req.taskIds?.length ? all.filter((t) => req.taskIds!.includes(t.id)) : all };
       },
     };
     const h = await heldOutTasks(sandbox as never, S);
     expect(h.tasksFile).toBe('');
-    expect(calls).toEqual(['test', '']);
+    // Ids first (one bus message may not hold a split's tasks), then the tasks kept, by id.
+    expect(calls).toEqual(['test ids', ' ids', ' [x,y]']);
     expect(h.taskIds).toEqual(['x', 'y']);
     expect(h.info.get('y')).toEqual({ scenario: 'sy', taskJson: '{"id":"y"}' });
   });

@@ -113,18 +113,29 @@ export interface HeldOutTasks {
  * maxTasks. Rejects with the Sandbox's ParleyError (unknown domain, unreachable sandbox), or
  * failed_precondition when there is no task to evaluate.
  */
+/** Tasks fetched per ListTasks call (a τ² task's JSON is a few kB; a bus message carries 1 MiB). */
+const TASKS_PER_CALL = 50;
+
 export async function heldOutTasks(sandbox: Pick<SandboxPort, 'listTasks'>, s: Pick<HeldOutSettings, 'domain' | 'split' | 'maxTasks'>): Promise<HeldOutTasks> {
+  // Ids first, then the tasks themselves in chunks: a split's whole list may not fit in one bus message.
+  let split = s.split;
   let listed;
   try {
-    listed = await sandbox.listTasks({ domain: s.domain, split: s.split });
+    listed = await sandbox.listTasks({ domain: s.domain, split, idsOnly: true });
   } catch (e) {
     const err = ParleyError.from(e);
     if (err.code !== 'not_found' || err.field !== 'split') throw e;
-    listed = await sandbox.listTasks({ domain: s.domain, split: '' });
+    split = '';
+    listed = await sandbox.listTasks({ domain: s.domain, split, idsOnly: true });
   }
-  const tasks = s.maxTasks > 0 ? listed.tasks.slice(0, s.maxTasks) : listed.tasks;
-  if (tasks.length === 0) throw new ParleyError('failed_precondition', `evaluation: domain '${s.domain}' has no task to evaluate in split '${s.split}'`, { field: 'data.evalSplit' });
-  return { taskIds: tasks.map((t) => t.id), info: new Map(tasks.map((t) => [t.id, { scenario: t.scenario, taskJson: t.taskJson }])), tasksFile: listed.tasksFile ?? '' };
+  const ids = (s.maxTasks > 0 ? listed.tasks.slice(0, s.maxTasks) : listed.tasks).map((t) => t.id);
+  if (ids.length === 0) throw new ParleyError('failed_precondition', `evaluation: domain '${s.domain}' has no task to evaluate in split '${s.split}'`, { field: 'data.evalSplit' });
+  const info = new Map<string, TaskInfo>();
+  for (let i = 0; i < ids.length; i += TASKS_PER_CALL) {
+    const chunk = await sandbox.listTasks({ domain: s.domain, split, taskIds: ids.slice(i, i + TASKS_PER_CALL) });
+    for (const t of chunk.tasks) info.set(t.id, { scenario: t.scenario, taskJson: t.taskJson });
+  }
+  return { taskIds: ids, info, tasksFile: listed.tasksFile ?? '' };
 }
 
 export interface HeldOutRequest {

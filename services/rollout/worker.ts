@@ -74,6 +74,9 @@ export function taskProblem(t: RolloutTask): string | undefined {
   return undefined;
 }
 
+/** Tasks whose info a worker keeps. */
+const TASK_INFO_CACHE = 4096;
+
 export class RolloutWorker {
   private state: WorkerState = 'idle';
   private stream: MessageStream | undefined;
@@ -81,7 +84,8 @@ export class RolloutWorker {
   private failure: Error | undefined;
   private readonly inflight = new Set<Promise<void>>();
   private readonly inflightMsgs = new Set<BusMessage>();
-  private readonly taskInfo = new Map<string, Promise<Map<string, TaskInfo>>>();
+  /** Task info by domain and task id, least recently used first. */
+  private readonly taskInfo = new Map<string, Promise<TaskInfo | undefined>>();
   private readonly metrics: ReturnType<typeof workerMetrics>;
   private readonly subjects;
   private crashed = false;
@@ -139,13 +143,29 @@ export class RolloutWorker {
     }
   }
 
-  private infoFor(domain: string): Promise<Map<string, TaskInfo>> {
-    let p = this.taskInfo.get(domain);
-    if (!p) {
-      p = this.deps.ports.sandbox.listTasks({ domain, split: '' }).then((r) => new Map(r.tasks.map((t) => [t.id, { scenario: t.scenario, taskJson: t.taskJson }])));
-      p.catch(() => this.taskInfo.delete(domain));
-      this.taskInfo.set(domain, p);
+  /**
+   * What the episode needs of a task (scenario, task JSON), asked of the sandbox per task and kept for the
+   * most recent TASK_INFO_CACHE tasks (a group's samples share it): a domain's whole list may not fit in a
+   * bus message. Resolves undefined for a task the domain does not have.
+   */
+  private infoFor(domain: string, taskId: string): Promise<TaskInfo | undefined> {
+    const key = `${domain}\u0000${taskId}`;
+    let p = this.taskInfo.get(key);
+    if (p) {
+      this.taskInfo.delete(key);
+      this.taskInfo.set(key, p);
+      return p;
     }
+    p = this.deps.ports.sandbox.listTasks({ domain, split: '', taskIds: [taskId] }).then(
+      (r) => r.tasks.map((t) => ({ scenario: t.scenario, taskJson: t.taskJson }))[0],
+      (e: unknown) => {
+        if (ParleyError.from(e).code === 'not_found') return undefined;
+        throw e;
+      },
+    );
+    p.catch(() => this.taskInfo.delete(key));
+    this.taskInfo.set(key, p);
+    while (this.taskInfo.size > TASK_INFO_CACHE) this.taskInfo.delete(this.taskInfo.keys().next().value!);
     return p;
   }
 
@@ -175,7 +195,7 @@ export class RolloutWorker {
     try {
       let info: TaskInfo | undefined;
       try {
-        info = (await this.infoFor(task.domain)).get(task.taskId);
+        info = await this.infoFor(task.domain, task.taskId);
       } catch (e) {
         throw new TransientEpisodeError(ParleyError.from(e));
       }

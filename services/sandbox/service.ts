@@ -109,6 +109,9 @@ function sandboxMetrics(registry: Registry) {
  * The Sandbox implementation object, served by grpc-js (and by NATS request-reply later) unchanged.
  * Every handler validates its input and throws ParleyError with the field at fault.
  */
+/** Most task ids one ListTasks may name. */
+const MAX_LISTED_IDS = 10_000;
+
 export class SandboxService {
   readonly sessions: SessionStore;
   private readonly metrics: ReturnType<typeof sandboxMetrics>;
@@ -165,7 +168,7 @@ export class SandboxService {
       })),
     }),
 
-    listTasks: (req: { domain: string; split: string }) => {
+    listTasks: (req: { domain: string; split: string; taskIds?: string[]; idsOnly?: boolean }) => {
       const d = this.domain(req.domain);
       let tasks = [...d.tasks.values()];
       if (req.split) {
@@ -174,7 +177,17 @@ export class SandboxService {
         const keep = new Set(ids);
         tasks = tasks.filter((t) => keep.has(t.id));
       }
-      return { tasks: tasks.map((t) => ({ id: t.id, scenario: renderScenario(t), taskJson: JSON.stringify(t) })), tasksFile: d.tasksFile };
+      if (req.taskIds?.length) {
+        if (req.taskIds.length > MAX_LISTED_IDS) throw new ParleyError('invalid_argument', `task_ids: at most ${MAX_LISTED_IDS} ids per call, got ${req.taskIds.length}`, { field: 'task_ids' });
+        const inScope = new Map(tasks.map((t) => [t.id, t]));
+        tasks = req.taskIds.map((id, i) => {
+          const t = inScope.get(id);
+          if (!t) throw new ParleyError('not_found', `task_ids[${i}]: no task '${echo(id)}' in domain '${echo(req.domain)}'${req.split ? ` split '${echo(req.split)}'` : ''}`, { field: `task_ids[${i}]` });
+          return t;
+        });
+      }
+      const listed = tasks.map((t) => (req.idsOnly ? { id: t.id, scenario: '', taskJson: '' } : { id: t.id, scenario: renderScenario(t), taskJson: JSON.stringify(t) }));
+      return { tasks: listed, tasksFile: d.tasksFile };
     },
 
     openSession: (req: { domain: string; taskId: string; sessionId: string; fork?: boolean; knownSchemaDigest?: string }) => {

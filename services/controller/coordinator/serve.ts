@@ -66,7 +66,7 @@ export async function serveCoordinator(
       return c;
     };
     const sandbox = client(Sandbox, serve.sandbox, serve.actorTimeoutMs);
-    const tasks: TaskLister = async (domain, split) => (await sandbox.listTasks({ domain, split }, { timeoutMs: 30_000 })).tasks.map((t) => t.id);
+    const tasks: TaskLister = async (domain, split) => (await sandbox.listTasks({ domain, split, idsOnly: true }, { timeoutMs: 30_000 })).tasks.map((t) => t.id);
     const registry = metricsRegistry();
     const evaluation = config.coordinator.evaluation;
     let evaluator: RunEvaluator | undefined;

@@ -54,6 +54,7 @@ export function createMemoryBus(): Bus {
 }
 
 class MemoryBus implements Bus {
+  readonly maxPayload = Number.POSITIVE_INFINITY;
   readonly kind = 'memory' as const;
   private readonly timers = new TimerSet();
   private readonly streams = new Map<string, MemStream>();

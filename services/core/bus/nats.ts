@@ -83,6 +83,10 @@ export async function connectNatsBus(opts: NatsBusOptions): Promise<Bus> {
 }
 
 class NatsBus implements Bus {
+  /** The server's max_payload (1 MiB by default), from the connection's INFO. */
+  get maxPayload(): number {
+    return this.nc.info?.max_payload ?? 1024 * 1024;
+  }
   readonly kind = 'nats' as const;
   private readonly stoppers = new Set<() => void>(); // running consume() loops and KV watches
   private readonly subs = new Set<Subscription>();

@@ -8,6 +8,8 @@ export type Headers = Readonly<Record<string, string>>;
 export interface Bus {
   /** Which implementation this is. */
   readonly kind: 'memory' | 'nats';
+  /** The largest message the bus carries, in bytes (NATS: the server's max_payload; memory: unbounded). */
+  readonly maxPayload: number;
 
   /**
    * Creates the stream, or updates subjects, duplicate window and max age of an existing one.
