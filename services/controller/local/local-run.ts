@@ -47,7 +47,8 @@ function summaryOf(e: Record<string, unknown>): EvalSummary {
     pass1_ci: (e.passRateInterval as [number, number] | undefined) ?? [Number(e.passRate), Number(e.passRate)],
     passk,
     tasks: Number(e.tasks),
-    trials: Object.keys(passk).length,
+    // Episodes (tasks × k), as summarizePass counts them.
+    trials: Number(e.episodes),
   };
 }
 
@@ -71,7 +72,7 @@ export async function runLocal(spec: RunSpec, o: LocalRunOptions): Promise<RunRe
     progress.log('held-out evaluation of the untrained model (baseline), with the evaluator of `parley eval`');
     const r = await runEvaluation(spec, { k: spec.evaluation.k, out: join(out, 'baseline'), python: o.python, logger: o.logger, progress });
     const p1 = r.pass['1']!;
-    state.baseline = { pass1: p1.value, pass1_ci: [p1.low, p1.high], passk: Object.fromEntries(Object.entries(r.pass).map(([k, e]) => [k, e.value])), tasks: r.tasks, trials: r.k };
+    state.baseline = { pass1: p1.value, pass1_ci: [p1.low, p1.high], passk: Object.fromEntries(Object.entries(r.pass).map(([k, e]) => [k, e.value])), tasks: r.tasks, trials: r.tasks * r.k };
     progress.log(`baseline: pass^1 ${p1.value.toFixed(3)} [${p1.low.toFixed(3)}, ${p1.high.toFixed(3)}] on ${r.tasks} held-out tasks`);
     state.wallSeconds += (Date.now() - started) / 1000;
     save();
