@@ -93,6 +93,8 @@ export class RunEvaluator {
   private lastError?: string;
   private loop?: Promise<void>;
   private stopping?: Promise<void>;
+  /** The step whose evaluation this evaluator began or took over (a restart's is announced once). */
+  private begun?: number;
   private initialSettled!: () => void;
   private readonly initialDone = new Promise<void>((resolve) => (this.initialSettled = resolve));
 
@@ -226,8 +228,13 @@ export class RunEvaluator {
     if (step === 0) await untilWeightsPublished(this.deps.bus, s.run, this.abort.signal);
     const policyVersion = recorded.running?.policyVersion ?? progress.policyVersion;
     this.evaluating = step;
-    if (recorded.running) this.log.info({ step, policyVersion }, 'rerunning an evaluation a restart interrupted');
-    else await ledger.begin(step, policyVersion);
+    if (!recorded.running) {
+      await ledger.begin(step, policyVersion);
+      this.begun = step;
+    } else if (this.begun !== step) {
+      this.log.info({ step, policyVersion }, 'rerunning an evaluation a restart interrupted');
+      this.begun = step;
+    }
     this.tasks ??= await heldOutTasks(this.deps.ports.sandbox, s);
     if (this.deps.servedVersion) {
       const served = await this.deps.servedVersion();
