@@ -28,7 +28,7 @@ Held-out pass^1 over ${r.final.tasks} tasks × ${r.final.trials / r.final.tasks}
 final ${f(r.final)}; final pass^k ${Object.entries(r.final.passk).map(([k, v]) => `k=${k} ${v.toFixed(3)}`).join(', ')}.
 ${overlap ? 'The final and after-SFT intervals overlap.' : 'The final interval lies above the after-SFT interval.'}
 
-| step | training reward (informative groups) | held-out pass^1 | rollout tokens/s | step seconds |
+| step | training reward (informative groups) | held-out pass^1 | learner tokens/s | step seconds |
 | ---: | ---: | ---: | ---: | ---: |
 ${rows}
 `,
