@@ -212,8 +212,9 @@ class ForwardBackwardLossTest(unittest.TestCase):
             off = i == 1
             mask = [1] * n
             mask[2] = 0
-            old = [lp + rng.uniform(-0.4, 0.4) for lp in policy[i]]
-            beh = [o + rng.uniform(-1.0, 1.0) for o in old] if off else list(old)
+            # Log-probs stay <= 0 (the engine refuses positive ones, as log-probs of sampled tokens never are).
+            old = [min(0.0, lp + rng.uniform(-0.4, 0.4)) for lp in policy[i]]
+            beh = [min(0.0, o + rng.uniform(-1.0, 1.0)) for o in old] if off else list(old)
             adv = [rng.uniform(-2, 2) for _ in range(n)]
             out.append(pb.Sequence(token_ids=ids, loss_mask=mask, behaviour_logprobs=beh, old_logprobs=old,
                                    advantages=adv, off_policy=off))
