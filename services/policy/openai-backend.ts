@@ -2,6 +2,7 @@
 // ids and log-probs back, LoRA hot-loading; per-attempt timeouts, retries and a concurrency limit.
 
 import { ParleyError, type ErrorCode } from '../core/index.js';
+import { sleep } from '../core/retry.js';
 import type { BackendGenerateInput, BackendGenerateOutput, PolicyBackend } from './backend.js';
 import { ConcurrencyLimit, withRetries, type RetryPolicy } from './retry.js';
 
@@ -121,10 +122,7 @@ export class OpenAICompatibleBackend implements PolicyBackend {
       } catch (e) {
         if (signal?.aborted) throw e;
       }
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, pollMs);
-        signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-      });
+      await sleep(pollMs, signal).catch(() => undefined);
     }
   }
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BusError, type Bus, type BusMessage, type Consumer, type MessageStream } from '../core/bus/index.js';
 import { ParleyError, backoffDelay, runStreamConfigs, runSubjects, sleep, type Logger } from '../core/index.js';
-import { parseWeightsPublished, weightsLoadedMsgId, type WeightsLoadedEvent, type WeightsPublishedEvent } from '../core/weights-events.js';
+import { parseWeightsPublished, untilWeightsPublished, weightsLoadedMsgId, type WeightsLoadedEvent, type WeightsPublishedEvent } from '../core/weights-events.js';
 import type { PolicyMetrics } from './metrics.js';
 import { WeightsFetcher, loadPath } from './weights-fetch.js';
 
@@ -178,15 +178,12 @@ export class WeightFollower {
     // learner re-announces its latest weights at every start (deduplicated), and the durable consumer
     // then continues from the same stream, so one source decides both what to load first and what follows.
     await this.retrying('loading the newest published weights', async () => {
-      let last = await this.deps.bus.lastMessage(s.eventsStream, s.weightsPublished);
-      if (!last && this.o.awaitFirstPublish) {
-        // The learner publishes version 0 once it starts (after a cold start, which may take minutes): look every second.
+      if (this.o.awaitFirstPublish) {
+        // The learner publishes version 0 once it starts (after a cold start, which may take minutes).
         this.deps.logger?.info({ run: this.o.run, replica: this.o.replica }, 'waiting for the learner to publish its first weights');
-        while (!last && !this.abort.signal.aborted) {
-          await sleep(1000, this.abort.signal).catch(() => undefined);
-          last = await this.deps.bus.lastMessage(s.eventsStream, s.weightsPublished);
-        }
+        await untilWeightsPublished(this.deps.bus, this.o.run, this.abort.signal);
       }
+      const last = await this.deps.bus.lastMessage(s.eventsStream, s.weightsPublished);
       if (!last) return;
       let event: WeightsPublishedEvent;
       try {

@@ -82,7 +82,7 @@ export async function runLocal(spec: RunSpec, o: LocalRunOptions): Promise<RunRe
   try {
     // A shared volume (a folder under --out) keeps checkpoints and weights across --resume, as a PVC does.
     pods = await runPods(
-      { name: spec.name, ...Object.fromEntries(Object.entries(spec).filter(([k]) => k !== 'name')) },
+      spec,
       { out, natsUrl: o.natsUrl, python: o.python, controller: { sharedVolumeClaim: 'data' }, claims: o.claims, kills: o.kills, timeoutMs: o.timeoutMs, logger: o.logger, progress, signal: o.signal },
     );
   } finally {
